@@ -1,0 +1,33 @@
+# emostream: the two commands of the README are `make demo` and `make test`; the rest are their parts.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test stack-up stack-down bench clean
+
+setup: $(VENV)/.installed            ## system packages (if missing) + project venv
+
+$(VENV)/.installed: pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@
+
+demo: setup                          ## the main job: the whole pipeline on the local stack
+	$(BIN)/emostream demo
+
+test: setup                          ## every test, against real Kafka/Redis/Triton (started if not running)
+	$(BIN)/pytest
+
+stack-up: setup
+	$(BIN)/emostream stack up
+
+stack-down:
+	$(BIN)/emostream stack down
+
+bench: setup                         ## benchmarks (print side-by-side ratios)
+	$(BIN)/python -m bench
+
+clean: stack-down
+	rm -rf .stack artifacts

@@ -1,0 +1,30 @@
+"""The `emostream` command: one entry point whose subcommands each live in their own module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module with a `main(argv) -> int`, one-line help). Modules are imported only when used,
+# so `emostream stack` works without torch being imported.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("stream.demo", "the whole pipeline on the local stack (the README's main command)"),
+    "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(prog="emostream", description="Streaming multimodal emotion analysis.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        ap.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Local development stack: genuine Kafka (KRaft), Redis and Triton on 127.0.0.1, installed on first use.
+
+`emostream stack up|down|status` drives it; tests/conftest.py uses the same functions.
+"""
+from .config import StackConfig
+from .manager import StackError, down, status, up
+
+__all__ = ["StackConfig", "StackError", "up", "down", "status"]

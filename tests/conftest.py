@@ -1,0 +1,44 @@
+"""Session fixtures: the real Kafka, Redis and Triton, given by address or started by the local stack."""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from stream.localstack import StackConfig, down, status, up
+
+ENV_KEYS = ("EMOSTREAM_KAFKA_BOOTSTRAP", "EMOSTREAM_REDIS_URL", "EMOSTREAM_TRITON_GRPC_URL", "EMOSTREAM_TRITON_HTTP_URL")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    kafka_bootstrap: str
+    redis_url: str
+    triton_grpc_url: str
+    triton_http_url: str
+
+
+@pytest.fixture(scope="session")
+def stack() -> Endpoints:
+    """Addresses of the services. All four EMOSTREAM_* address variables set: use those services as they are.
+    Otherwise start the local stack (tests/../.stack) and stop, at the end, the services this session started."""
+    if all(os.environ.get(k) for k in ENV_KEYS):
+        yield Endpoints(*(os.environ[k] for k in ENV_KEYS))
+        return
+    cfg = StackConfig()
+    already = {s.name for s in status(cfg) if s.state in ("running", "external")}
+    up(cfg)
+    env = cfg.client_env()
+    os.environ.update(env)  # subprocesses (worker, CLI) started by tests find the same services
+    yield Endpoints(*(env[k] for k in ENV_KEYS))
+    started = [name for name in ("kafka", "redis", "triton") if name not in already]
+    if started and os.environ.get("EMOSTREAM_KEEP_STACK") != "1":
+        down(cfg, only=started)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix so tests never collide on topic, key or model names."""
+    return uuid.uuid4().hex[:10]
