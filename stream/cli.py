@@ -9,6 +9,9 @@ import sys
 # so `emostream stack` works without torch being imported.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("stream.demo", "the whole pipeline on the local stack (the README's main command)"),
+    "demo-data": ("model.demo_data", "generate the small synthetic demo dataset (seeded)"),
+    "train": ("model.train", "train the multimodal multitask model, write a model bundle"),
+    "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }
 

@@ -1,0 +1,158 @@
+"""The multimodal multitask network of paper section 3.1: three encoders and seven classifier heads.
+
+Every encoder runs only on the rows that have its modality, so an absent modality gets no gradient
+(section 3.2: its loss terms are zero).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .labels import COMBO_NAMES, MODALITIES
+
+__all__ = ["ImageEncoder", "TextEncoder", "TagEncoder", "Head", "EmotionNet", "load_image_weights"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DENSENET_FEATURES = 1024
+
+
+def load_image_weights(spec: str):
+    """DenseNet-121 weights: 'none' (random), 'imagenet' (torchvision download; online only) or a state_dict file."""
+    import torchvision
+
+    if spec == "none":
+        return torchvision.models.densenet121(weights=None)
+    if spec == "imagenet":
+        try:
+            return torchvision.models.densenet121(weights=torchvision.models.DenseNet121_Weights.IMAGENET1K_V1)
+        except Exception as e:  # noqa: BLE001 - torchvision raises URLError/OSError/RuntimeError offline
+            raise RuntimeError(f"could not download ImageNet DenseNet-121 weights (offline?): {e}. "
+                               "Pass a local state_dict file with --image-weights PATH instead.") from e
+    net = torchvision.models.densenet121(weights=None)
+    state = torch.load(spec, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if [k for k in missing if not k.startswith("classifier.")] or unexpected:
+        raise RuntimeError(f"{spec} is not a DenseNet-121 state_dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return net
+
+
+class ImageEncoder(nn.Module):
+    """DenseNet-121 whose classifier is replaced by Linear(1024, 300). Takes uint8 (B, H, W, 3); normalises inside."""
+
+    def __init__(self, feature_dim: int = 300, weights: str = "none"):
+        super().__init__()
+        self.backbone = load_image_weights(weights).features
+        self.proj = nn.Linear(DENSENET_FEATURES, feature_dim)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def pooled(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, 3) -> DenseNet's pooled 1024-d features (what its classifier used to see)."""
+        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        return F.adaptive_avg_pool2d(F.relu(self.backbone(x)), 1).flatten(1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.pooled(images))
+
+
+class TextEncoder(nn.Module):
+    """Kim CNN: embedding, dropout, conv widths 3/4/5 x 100 filters + ReLU, max/avg/min pooling, Linear(900, 300)."""
+
+    def __init__(self, cfg: ModelConfig, vectors: torch.Tensor | None = None):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.n_words, cfg.word_dim, padding_idx=0)
+        if vectors is not None:
+            with torch.no_grad():
+                self.embed.weight.copy_(vectors)
+        self.dropout = nn.Dropout(cfg.text_dropout)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.word_dim, cfg.text_filters, w) for w in cfg.text_widths)
+        self.fc = nn.Linear(3 * cfg.text_filters * len(cfg.text_widths), cfg.feature_dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.embed(ids)).transpose(1, 2)
+        pools = []
+        for conv in self.convs:
+            c = F.relu(conv(x))
+            pools += [c.amax(dim=2), c.mean(dim=2), c.amin(dim=2)]  # equation (1)
+        return self.fc(torch.cat(pools, dim=1))
+
+
+class TagEncoder(nn.Module):
+    """Tags: embedding 250-d (random init), conv of 300 filters of width 1 + ReLU, global max pooling -> 300."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.n_tags, cfg.tag_dim, padding_idx=0)
+        self.conv = nn.Conv1d(cfg.tag_dim, cfg.tag_filters, 1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(self.embed(ids).transpose(1, 2))).amax(dim=2)
+
+
+class Head(nn.Module):
+    """One classifier: concat of the present features -> 256 -> ReLU -> 128 -> ReLU -> emotion (8) and sentiment (2) logits."""
+
+    def __init__(self, in_dim: int, cfg: ModelConfig):
+        super().__init__()
+        layers, d = [], in_dim
+        for h in cfg.head_hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        self.trunk = nn.Sequential(*layers)
+        self.emotion = nn.Linear(d, cfg.n_emotions)
+        self.sentiment = nn.Linear(d, cfg.n_sentiments)
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.trunk(feats)
+        return self.emotion(z), self.sentiment(z)
+
+
+class EmotionNet(nn.Module):
+    """Encoders for image, text and tags and one head per non-empty modality subset (7)."""
+
+    def __init__(self, cfg: ModelConfig, image_weights: str = "none", word_vectors: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.image = ImageEncoder(cfg.feature_dim, image_weights)
+        self.text = TextEncoder(cfg, word_vectors)
+        self.tags = TagEncoder(cfg)
+        dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
+        self.heads = nn.ModuleDict({c: Head(sum(dims[m] for m in c.split("_")), cfg) for c in COMBO_NAMES})
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Features (B, d) per modality, zeros on rows without it; each encoder sees only the rows that have it.
+
+        batch: `mask` bool (B, 3) in MODALITIES order; `text` (B, max_words) and `tags` (B, max_tags) int64;
+        `image` uint8 (B, H, W, 3) or `image_pooled` (B, 1024) precomputed by a frozen backbone.
+        """
+        mask = batch["mask"]
+        feats = {}
+        for j, m in enumerate(MODALITIES):
+            rows = mask[:, j].nonzero(as_tuple=True)[0]
+            dim = self.cfg.tag_filters if m == "tags" else self.cfg.feature_dim
+            out = torch.zeros(mask.shape[0], dim, device=mask.device)
+            if len(rows):
+                if m == "image":
+                    r = self.image.proj(batch["image_pooled"][rows]) if "image_pooled" in batch else self.image(batch["image"][rows])
+                else:
+                    r = getattr(self, m)(batch[m][rows])
+                out = out.index_copy(0, rows, r)
+            feats[m] = out
+        return feats
+
+    def forward(self, batch: dict[str, torch.Tensor], heads: tuple[str, ...] | None = None) -> dict[str, tuple]:
+        """For each head whose modalities some rows have: (row indices, emotion logits, sentiment logits)."""
+        feats, mask = self.encode(batch), batch["mask"]
+        out = {}
+        for combo in heads or COMBO_NAMES:
+            need = [MODALITIES.index(m) for m in combo.split("_")]
+            rows = mask[:, need].all(dim=1).nonzero(as_tuple=True)[0]
+            if len(rows):
+                x = torch.cat([feats[m][rows] for m in combo.split("_")], dim=1)
+                out[combo] = (rows, *self.heads[combo](x))
+        return out

@@ -1,0 +1,125 @@
+"""The model bundle: a versioned folder with weights, configuration, vocabularies, label order, preprocessing,
+metrics and the training manifest's hash. The trainer writes it; the exporter and the stream read it."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
+from .config import ModelConfig, TrainConfig
+from .labels import COMBO_NAMES, EMOTIONS, MODALITIES, SENTIMENTS, combo_name
+from .tokenizer import Tokenizer
+
+FORMAT = 1
+
+
+def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, history: list[dict], test_metrics: dict) -> Path:
+    """Write root/<version>/ and point root/latest at it. Version = UTC time + first 8 hex of the weights' sha256."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    weights = buf.getvalue()
+    version = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + hashlib.sha256(weights).hexdigest()[:8]
+    out = Path(root) / version
+    out.mkdir(parents=True, exist_ok=False)
+    (out / "weights.pt").write_bytes(weights)
+    prep.tokenizer.save(out / "tokenizer.json")
+    meta = {
+        "format": FORMAT,
+        "version": version,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "labels": {"emotions": list(EMOTIONS), "sentiments": list(SENTIMENTS)},
+        "modalities": list(MODALITIES),
+        "combos": list(COMBO_NAMES),
+        "preprocessing": {
+            "image_size": prep.model_cfg.image_size, "image_layout": "HWC uint8 RGB",
+            "image_resize": "shorter side to image_size, centre crop (model.imaging.to_square_uint8)",
+            "image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD,
+            "max_words": prep.tokenizer.max_words, "max_tags": prep.tokenizer.max_tags,
+            "min_count": train_cfg.min_count, "lowercase": True,
+        },
+        "model_config": prep.model_cfg.model_dump(mode="json"),
+        "train_config": train_cfg.model_dump(mode="json"),
+        "manifest_sha256": prep.manifest_sha256,
+        "word_vector_coverage": prep.coverage,
+        "history": history,
+        "test_metrics": test_metrics,
+    }
+    (out / "bundle.json").write_text(json.dumps(meta, indent=1))
+    latest = Path(root) / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(version)
+    return out
+
+
+class Bundle:
+    """A loaded bundle: the model (eval mode, CPU), the tokenizer and the metadata."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path).resolve()
+        self.meta = json.loads((self.path / "bundle.json").read_text())
+        if self.meta.get("format") != FORMAT:
+            raise ValueError(f"{self.path}: bundle format {self.meta.get('format')} is not {FORMAT}")
+        self.version: str = self.meta["version"]
+        self.tokenizer = Tokenizer.load(self.path / "tokenizer.json")
+        self.config = ModelConfig(**self.meta["model_config"])
+        self.model = EmotionNet(self.config, image_weights="none")
+        self.model.load_state_dict(torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True))
+        self.model.eval()
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @torch.no_grad()
+    def predict_arrays(self, combo: str, image: np.ndarray | None = None, text: np.ndarray | None = None,
+                       tags: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Emotion (B, 8) and sentiment (B, 2) probabilities from one head, given exactly its inputs
+        (uint8 (B, S, S, 3) image, int64 (B, max_words) text ids, int64 (B, max_tags) tag ids)."""
+        mods = combo.split("_")
+        given = {"image": image, "text": text, "tags": tags}
+        if {m for m, v in given.items() if v is not None} != set(mods):
+            raise ValueError(f"head {combo} needs exactly {mods}")
+        n = len(next(v for v in given.values() if v is not None))
+        batch = {"mask": torch.tensor([[m in mods for m in MODALITIES]] * n)}
+        for m in mods:
+            batch[m] = torch.as_tensor(given[m])
+        batch.setdefault("text", torch.zeros(n, self.tokenizer.max_words, dtype=torch.long))
+        batch.setdefault("tags", torch.zeros(n, self.tokenizer.max_tags, dtype=torch.long))
+        _, e, s = self.model(batch, heads=(combo,))[combo]
+        return torch.softmax(e, 1).numpy(), torch.softmax(s, 1).numpy()
+
+    def predict(self, post: dict) -> dict:
+        """Label one post {'text', 'tags', 'image' (uint8 HxWx3 already resized)}; uses the head of the modalities it has."""
+        text = self.tokenizer.encode_text(post.get("text"))
+        tags = self.tokenizer.encode_tags(post.get("tags"))
+        image = post.get("image")
+        present = {"image": image is not None, "text": text is not None, "tags": tags is not None}
+        combo = combo_name([m for m, ok in present.items() if ok])
+        emo, sent = self.predict_arrays(
+            combo,
+            image=None if image is None else np.asarray(image, dtype=np.uint8)[None],
+            text=None if text is None else np.array([text], dtype=np.int64),
+            tags=None if tags is None else np.array([tags], dtype=np.int64),
+        )
+        return {
+            "head": combo, "emotion": EMOTIONS[int(emo[0].argmax())], "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]))),
+            "sentiment": SENTIMENTS[int(sent[0].argmax())], "sentiment_score": float(sent[0].max()),
+            "model_version": self.version,
+        }
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Load a bundle folder (or a root folder holding `latest`)."""
+    path = Path(path)
+    if not (path / "bundle.json").exists() and (path / "latest" / "bundle.json").exists():
+        path = path / "latest"
+    if not (path / "bundle.json").exists():
+        raise FileNotFoundError(f"no model bundle at {path} (train one with `emostream train`)")
+    return Bundle(path)

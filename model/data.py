@@ -1,0 +1,179 @@
+"""Training data: the JSONL manifest (docs/DATA.md), its encoding into tensors, and the frozen-backbone feature cache."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from tqdm import tqdm
+
+from .imaging import ImageDecodeError, decode_image
+from .labels import EMOTIONS, MODALITIES, SENTIMENTS, sentiment_of
+from .loss import MISSING
+from .tokenizer import PAD_ID, Tokenizer
+
+Emotion = Literal["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness"]
+
+
+class Example(BaseModel):
+    """One manifest line. Any modality may be absent; labels may be partial."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    image: str | None = None  # path (relative to the manifest) or http(s) URL
+    text: str | None = None
+    tags: list[str] | None = None
+    emotion: Emotion | None = None
+    sentiment: Literal["negative", "positive"] | None = None
+    split: Literal["train", "val", "test"] | None = None
+
+    @model_validator(mode="after")
+    def _derive_sentiment(self):
+        if self.sentiment is None and self.emotion is not None:
+            self.sentiment = sentiment_of(self.emotion)
+        return self
+
+
+def read_manifest(path: Path) -> list[Example]:
+    """Parse a JSONL manifest; a bad line raises ValueError naming the line."""
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Example.model_validate_json(line))
+        except ValidationError as e:
+            raise ValueError(f"{path}:{n}: {e}") from e
+    return out
+
+
+def manifest_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def split_of(examples: list[Example], seed: int = 0, val: float = 0.1, test: float = 0.1) -> dict[str, list[Example]]:
+    """Examples by split; those without one are assigned randomly (seeded) in val/test/train proportions."""
+    rng = random.Random(seed)
+    out: dict[str, list[Example]] = {"train": [], "val": [], "test": []}
+    for ex in examples:
+        s = ex.split
+        if s is None:
+            r = rng.random()
+            s = "val" if r < val else "test" if r < val + test else "train"
+        out[s].append(ex)
+    return out
+
+
+def load_image(ref: str, base: Path, size: int) -> np.ndarray:
+    """Read a manifest image (path relative to the manifest, or URL) into uint8 (size, size, 3)."""
+    if ref.startswith(("http://", "https://")):
+        with urllib.request.urlopen(ref, timeout=20) as r:
+            data = r.read()
+    else:
+        data = (base / ref).read_bytes()
+    return decode_image(data, size)
+
+
+@dataclass
+class Encoded:
+    """A dataset as tensors. mask[:, j] says whether modality MODALITIES[j] is present."""
+
+    ids: list[str]
+    mask: torch.Tensor
+    text: torch.Tensor
+    tags: torch.Tensor
+    images: torch.Tensor  # uint8 (N, S, S, 3), zeros where absent
+    emotion: torch.Tensor
+    sentiment: torch.Tensor
+    image_pooled: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx) -> "Encoded":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return Encoded([self.ids[i] for i in idx.tolist()], self.mask[idx], self.text[idx], self.tags[idx], self.images[idx],
+                       self.emotion[idx], self.sentiment[idx], None if self.image_pooled is None else self.image_pooled[idx])
+
+    def keep(self, modalities) -> "Encoded":
+        """The same examples with every other modality dropped (rows left with none are removed)."""
+        keep = torch.tensor([m in modalities for m in MODALITIES])
+        enc = replace(self, mask=self.mask & keep)
+        return enc.subset(enc.mask.any(dim=1).nonzero(as_tuple=True)[0])
+
+    def having(self, modalities) -> "Encoded":
+        """Only the examples that have all of `modalities`."""
+        need = [MODALITIES.index(m) for m in modalities]
+        return self.subset(self.mask[:, need].all(dim=1).nonzero(as_tuple=True)[0])
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        b = {"mask": self.mask[idx], "text": self.text[idx], "tags": self.tags[idx]}
+        if self.image_pooled is not None:
+            b["image_pooled"] = self.image_pooled[idx]
+        else:
+            b["image"] = self.images[idx]
+        return b
+
+    def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for i in range(0, len(self), size):
+            idx = order[i:i + size]
+            yield self.batch(idx), self.emotion[idx], self.sentiment[idx]
+
+
+def encode(examples: list[Example], tok: Tokenizer, base: Path, image_size: int, progress: bool = True) -> tuple[Encoded, int]:
+    """Tokenize and load images; an image that fails to load becomes an absent modality. Returns (data, failed images)."""
+    n = len(examples)
+    mask = torch.zeros(n, 3, dtype=torch.bool)
+    text = torch.full((n, tok.max_words), PAD_ID, dtype=torch.long)
+    tags = torch.full((n, tok.max_tags), PAD_ID, dtype=torch.long)
+    images = torch.zeros(n, image_size, image_size, 3, dtype=torch.uint8)
+    failed = 0
+    for i, ex in enumerate(tqdm(examples, desc="encode", disable=not progress, leave=False)):
+        if (t := tok.encode_text(ex.text)) is not None:
+            text[i], mask[i, 1] = torch.tensor(t), True
+        if (g := tok.encode_tags(ex.tags)) is not None:
+            tags[i], mask[i, 2] = torch.tensor(g), True
+        if ex.image:
+            try:
+                images[i] = torch.from_numpy(load_image(ex.image, base, image_size))
+                mask[i, 0] = True
+            except (OSError, ImageDecodeError):
+                failed += 1
+    emotion = torch.tensor([EMOTIONS.index(e.emotion) if e.emotion else MISSING for e in examples], dtype=torch.long)
+    sentiment = torch.tensor([SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long)
+    return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment), failed
+
+
+@torch.no_grad()
+def pooled_features(image_encoder, data: Encoded, cache_dir: Path | None, weights_tag: str,
+                    batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by content and weights."""
+    rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
+    h = hashlib.sha256(weights_tag.encode())
+    h.update(data.images[rows].numpy().tobytes())
+    path = Path(cache_dir) / f"pooled-{h.hexdigest()[:24]}.pt" if cache_dir else None
+    if path is not None and path.exists():
+        return torch.load(path, weights_only=True)
+    was_training = image_encoder.training
+    image_encoder.eval()
+    out = torch.zeros(len(data), 1024)
+    for i in tqdm(range(0, len(rows), batch_size), desc="image features", disable=not progress, leave=False):
+        r = rows[i:i + batch_size]
+        out[r] = image_encoder.pooled(data.images[r])
+    image_encoder.train(was_training)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(out, path)
+    return out
+
+
+def write_manifest(path: Path, rows: list[dict]) -> None:
+    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -1,0 +1,74 @@
+"""`emostream evaluate`: Table 1 of the paper for a bundle (per-head accuracy and macro-F1) and Figure 4's confusion matrix."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import load_bundle
+from .data import encode, read_manifest, split_of
+from .labels import COMBO_NAMES, EMOTIONS, paper_name
+from .metrics import evaluate_heads, head_predictions
+
+
+def table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
+    """Markdown table with the paper's row names."""
+    lines = [f"{title}\n" if title else "", "| head | n | emotion acc | emotion F1 | sentiment acc | sentiment F1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for combo, r in metrics.items():
+        lines.append(f"| {paper_name(combo)} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
+                     f"{r['sentiment_acc']:.2%} | {r['sentiment_f1']:.3f} |")
+    return "\n".join(lines)
+
+
+def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str) -> np.ndarray:
+    """Row-normalised emotion confusion matrix as a PNG (paper Figure 4); returns the count matrix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(EMOTIONS)
+    cm = np.zeros((k, k), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        cm[t, p] += 1
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(k), EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return cm
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="emostream evaluate", description=__doc__)
+    ap.add_argument("--bundle", type=Path, default=Path("artifacts/bundles/latest"))
+    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ap.add_argument("--confusion", type=Path, default=Path("artifacts/confusion.png"))
+    args = ap.parse_args(argv)
+    b = load_bundle(args.bundle)
+    seed = b.meta["train_config"]["seed"]
+    data, _ = encode(split_of(read_manifest(args.manifest), seed=seed)[args.split], b.tokenizer, args.manifest.parent, b.image_size)
+    metrics = evaluate_heads(b.model, data, COMBO_NAMES)
+    print(table(metrics, f"bundle {b.version}, {args.split} split of {args.manifest}"))
+    combo = "image_text_tags"
+    emo, _ = head_predictions(b.model, data, combo)
+    y = data.having(combo.split("_")).emotion.numpy()
+    keep = y >= 0
+    confusion_png(y[keep], emo.argmax(1)[keep], args.confusion, f"trimodal head, {args.split} split")
+    print(f"confusion matrix: {args.confusion}")
+    (args.confusion.with_suffix(".json")).write_text(json.dumps(metrics, indent=1))
+    return 0

@@ -1,0 +1,28 @@
+"""The multitask loss of paper section 3.2: a sum of cross-entropies over the heads each example can feed."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MISSING = -1  # label index of "no label given"
+
+
+def multitask_loss(outputs: dict[str, tuple], emotion: torch.Tensor, sentiment: torch.Tensor,
+                   batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """(1/B) * sum over examples of sum over the heads whose modalities it has of CE(emotion) + CE(sentiment).
+
+    `outputs` is EmotionNet.forward's; labels are indices or MISSING. Heads an example cannot feed
+    (a modality absent) and labels it lacks contribute zero. Returns the loss and each head's share.
+    """
+    total = torch.zeros((), device=emotion.device)
+    parts = {}
+    for combo, (rows, emo_logits, sent_logits) in outputs.items():
+        e, s = emotion[rows], sentiment[rows]
+        term = torch.zeros((), device=emotion.device)
+        if (ke := e != MISSING).any():
+            term = term + F.cross_entropy(emo_logits[ke], e[ke], reduction="sum")
+        if (ks := s != MISSING).any():
+            term = term + F.cross_entropy(sent_logits[ks], s[ks], reduction="sum")
+        parts[combo] = term.item() / batch_size
+        total = total + term
+    return total / batch_size, parts

@@ -1,0 +1,65 @@
+"""Per-head evaluation (paper Table 1): accuracy and macro-F1 of each head on the examples that have its modalities."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import Encoded
+from .labels import COMBO_NAMES
+from .loss import MISSING, multitask_loss
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Unweighted mean of per-class F1 over the classes present in y_true or y_pred."""
+    f1s = []
+    for c in range(n_classes):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        fn = np.sum((y_pred != c) & (y_true == c))
+        if tp + fp + fn == 0:
+            continue
+        f1s.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+@torch.no_grad()
+def head_predictions(model, data: Encoded, combo: str, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Emotion and sentiment probabilities of one head on the examples having its modalities, others dropped."""
+    model.eval()
+    sub = data.having(combo.split("_")).keep(combo.split("_"))
+    emo, sent = [], []
+    for batch, _, _ in sub.batches(batch_size):
+        rows, e, s = model(batch, heads=(combo,))[combo]
+        emo.append(torch.softmax(e, 1))
+        sent.append(torch.softmax(s, 1))
+    if not emo:
+        return np.zeros((0, 8)), np.zeros((0, 2))
+    return torch.cat(emo).numpy(), torch.cat(sent).numpy()
+
+
+def evaluate_heads(model, data: Encoded, heads=COMBO_NAMES) -> dict[str, dict[str, float]]:
+    """{head: {n, emotion_acc, emotion_f1, sentiment_acc, sentiment_f1}} on `data` (Table 1, one row per head)."""
+    out = {}
+    for combo in heads:
+        sub = data.having(combo.split("_"))
+        emo_p, sent_p = head_predictions(model, data, combo)
+        row = {"n": len(sub)}
+        for name, probs, y, k in (("emotion", emo_p, sub.emotion.numpy(), 8), ("sentiment", sent_p, sub.sentiment.numpy(), 2)):
+            keep = y != MISSING
+            pred = probs.argmax(1)[keep] if len(probs) else np.zeros(0, dtype=int)
+            row[f"{name}_acc"] = float(np.mean(pred == y[keep])) if keep.any() else float("nan")
+            row[f"{name}_f1"] = macro_f1(y[keep], pred, k) if keep.any() else float("nan")
+        out[combo] = row
+    return out
+
+
+@torch.no_grad()
+def mean_loss(model, data: Encoded, heads=None, batch_size: int = 256) -> float:
+    """Multitask loss (section 3.2) averaged over the examples of `data`."""
+    model.eval()
+    total, n = 0.0, 0
+    for batch, emo, sent in data.batches(batch_size):
+        loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo))
+        total += float(loss) * len(emo)
+        n += len(emo)
+    return total / max(n, 1)
