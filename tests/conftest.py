@@ -42,3 +42,30 @@ def stack() -> Endpoints:
 def unique() -> str:
     """A short unique suffix so tests never collide on topic, key or model names."""
     return uuid.uuid4().hex[:10]
+
+
+@dataclass(frozen=True)
+class TrainedDemo:
+    manifest: "object"
+    bundle_path: "object"
+    test_metrics: dict
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory) -> TrainedDemo:
+    """A model bundle trained for real on a small synthetic demo set (64 px images so it fits a CPU test run)."""
+    from model.config import ModelConfig, TrainConfig
+    from model.demo_data import generate
+    from model.train import build_model, fit, prepare
+    from model.bundle import save_bundle
+    from model.metrics import evaluate_heads
+
+    root = tmp_path_factory.mktemp("demo")
+    manifest = generate(root / "data", n=640, seed=1)
+    cfg = TrainConfig(lr=0.001, max_epochs=15, patience=4, seed=1)
+    prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    model = build_model(prep, cfg, root / "cache", log=lambda *_: None)
+    history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None, progress=False)
+    test = evaluate_heads(model, prep.splits["test"])
+    path = save_bundle(root / "bundles", model, prep, cfg, history, test)
+    return TrainedDemo(manifest, path, test)
