@@ -61,7 +61,7 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
     from model.metrics import evaluate_heads
 
     root = tmp_path_factory.mktemp("demo")
-    manifest = generate(root / "data", n=640, seed=1)
+    manifest = generate(root / "data", n=960, seed=1)
     cfg = TrainConfig(lr=0.001, max_epochs=15, patience=4, seed=1)
     prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
     model = build_model(prep, cfg, root / "cache", log=lambda *_: None)
