@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .bundle_info import BundleInfo
 from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
 from .config import ModelConfig, TrainConfig
 from .labels import COMBO_NAMES, EMOTIONS, MODALITIES, SENTIMENTS, combo_name
-from .tokenizer import Tokenizer
 
 FORMAT = 1
 
@@ -62,12 +62,10 @@ class Bundle:
     """A loaded bundle: the model (eval mode, CPU), the tokenizer and the metadata."""
 
     def __init__(self, path: Path):
-        self.path = Path(path).resolve()
-        self.meta = json.loads((self.path / "bundle.json").read_text())
+        self.info = BundleInfo.load(path)
+        self.path, self.meta, self.version, self.tokenizer = self.info.path, self.info.meta, self.info.version, self.info.tokenizer
         if self.meta.get("format") != FORMAT:
             raise ValueError(f"{self.path}: bundle format {self.meta.get('format')} is not {FORMAT}")
-        self.version: str = self.meta["version"]
-        self.tokenizer = Tokenizer.load(self.path / "tokenizer.json")
         self.config = ModelConfig(**self.meta["model_config"])
         self.model = EmotionNet(self.config, image_weights="none")
         self.model.load_state_dict(torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True))
@@ -117,9 +115,4 @@ class Bundle:
 
 def load_bundle(path: Path) -> Bundle:
     """Load a bundle folder (or a root folder holding `latest`)."""
-    path = Path(path)
-    if not (path / "bundle.json").exists() and (path / "latest" / "bundle.json").exists():
-        path = path / "latest"
-    if not (path / "bundle.json").exists():
-        raise FileNotFoundError(f"no model bundle at {path} (train one with `emostream train`)")
     return Bundle(path)

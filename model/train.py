@@ -91,7 +91,7 @@ def fit(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=p
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(emo)
+            total += loss.item() * len(emo)
             n += len(emo)
         val_loss = mean_loss(model, val, heads)
         acc = {c: r["emotion_acc"] for c, r in evaluate_heads(model, val, heads or COMBO_NAMES).items()}

@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("model.train", "train the multimodal multitask model, write a model bundle"),
     "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),
+    "export": ("model.export", "model bundle -> ONNX + Triton configs (cpu and gpu targets), new version"),
     "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }
 

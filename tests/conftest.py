@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,11 @@ class Endpoints:
     redis_url: str
     triton_grpc_url: str
     triton_http_url: str
+
+    @property
+    def triton_model_repo(self) -> Path:
+        """The folder the Triton server serves (EMOSTREAM_TRITON_MODEL_REPO, else the local stack's)."""
+        return Path(os.environ.get("EMOSTREAM_TRITON_MODEL_REPO") or StackConfig().triton_model_repo)
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +76,51 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
     test = evaluate_heads(model, prep.splits["test"])
     path = save_bundle(root / "bundles", model, prep, cfg, history, test)
     return TrainedDemo(manifest, path, test)
+
+
+@dataclass(frozen=True)
+class Served:
+    prefix: str
+    bundle_path: Path
+    version: int
+
+
+def serve_bundle(stack: Endpoints, bundle_path: Path, prefix: str, **opts) -> int:
+    """Export a bundle under a model-name prefix into the server's repository and load its ensembles."""
+    import tritonclient.http as httpclient
+
+    from model.bundle import load_bundle
+    from model.export import ExportOptions, export, model_names
+
+    version = export(load_bundle(bundle_path), stack.triton_model_repo.parent,
+                     ExportOptions(targets=("cpu",), prefix=prefix, **opts), dirs={"cpu": stack.triton_model_repo})
+    client = httpclient.InferenceServerClient(stack.triton_http_url, network_timeout=300)
+    for name in model_names(prefix):
+        if name.startswith(prefix + "emotion_"):
+            client.load_model(name)  # loads the encoders and the head it wires together
+    client.close()
+    return version
+
+
+def unserve(stack: Endpoints, prefix: str) -> None:
+    import tritonclient.http as httpclient
+
+    from model.export import model_names
+
+    client = httpclient.InferenceServerClient(stack.triton_http_url)
+    for name in reversed(model_names(prefix)):
+        try:
+            client.unload_model(name)
+        except Exception:  # noqa: BLE001 - already unloaded
+            pass
+        shutil.rmtree(stack.triton_model_repo / name, ignore_errors=True)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def served(stack, demo_bundle) -> Served:
+    """The demo bundle exported (cpu target) and loaded into the real Triton under a unique prefix."""
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    version = serve_bundle(stack, demo_bundle.bundle_path, prefix)
+    yield Served(prefix, demo_bundle.bundle_path, version)
+    unserve(stack, prefix)

@@ -1,0 +1,143 @@
+"""The exported model on the real Triton: parity with PyTorch for all seven heads, dynamic batching, typed errors, reload."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.http as httpclient
+
+from model.bundle import load_bundle
+from model.bundle_info import BundleInfo
+from model.labels import COMBO_NAMES
+from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
+from tests.conftest import serve_bundle, unserve
+
+pytestmark = pytest.mark.stack
+TOL = 1e-5  # max abs difference of probabilities, ONNX (onnxruntime fp32) vs PyTorch fp32
+
+
+def _inputs(bundle, combo, n, seed):
+    rng = np.random.default_rng(seed)
+    s = bundle.image_size
+    arrays = {
+        "image": rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8),
+        "text": rng.integers(0, len(bundle.tokenizer.words), (n, bundle.tokenizer.max_words), dtype=np.int64),
+        "tags": rng.integers(0, len(bundle.tokenizer.tags), (n, bundle.tokenizer.max_tags), dtype=np.int64),
+    }
+    return {m: arrays[m] for m in combo.split("_")}
+
+
+@pytest.mark.parametrize("combo", COMBO_NAMES)
+async def test_parity_with_pytorch(stack, served, combo):
+    bundle = load_bundle(served.bundle_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
+    try:
+        inputs = _inputs(bundle, combo, 5, seed=len(combo))
+        res = await client.infer(combo, **inputs)
+        emo, sent = bundle.predict_arrays(combo, **inputs)
+        assert res.emotion_probs.shape == (5, 8) and res.sentiment_probs.shape == (5, 2)
+        np.testing.assert_allclose(res.emotion_probs, emo, atol=TOL, rtol=0)
+        np.testing.assert_allclose(res.sentiment_probs, sent, atol=TOL, rtol=0)
+        assert res.triton_version == str(served.version)
+    finally:
+        await client.close()
+
+
+async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, served):
+    info = BundleInfo.load(served.bundle_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
+    try:
+        await client.wait_ready(COMBO_NAMES, timeout_s=30)
+        await client.check(info)
+        assert client.served_bundle_version == info.version
+        other = BundleInfo(**{**info.__dict__, "version": "other-version", "emotions": tuple(reversed(info.emotions))})
+        with pytest.raises(ModelMismatch, match="label order.*\n.*serves bundle"):
+            await client.check(other, ["text"])
+        smaller = BundleInfo(**{**info.__dict__, "max_words": 100})
+        with pytest.raises(ModelMismatch, match="inputs"):
+            await client.check(smaller, ["text"])
+    finally:
+        await client.close()
+
+
+async def test_dynamic_batching_merges_concurrent_requests(stack, served):
+    bundle = load_bundle(served.bundle_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
+    http = httpclient.InferenceServerClient(stack.triton_http_url)
+    name = f"{served.prefix}text_encoder"
+    before = http.get_inference_statistics(name)["model_stats"][0]
+    try:
+        await asyncio.gather(*(client.infer("text_tags", **_inputs(bundle, "text_tags", 1, seed=i)) for i in range(48)))
+    finally:
+        await client.close()
+    after = http.get_inference_statistics(name)["model_stats"][0]
+    inferences = int(after["inference_count"]) - int(before["inference_count"])
+    executions = int(after["execution_count"]) - int(before["execution_count"])
+    assert inferences == 48
+    assert executions < inferences, f"{executions} executions for {inferences} requests: no batch > 1"
+    batch_sizes = {int(b["batch_size"]) for b in after["batch_stats"]}
+    assert max(batch_sizes) > 1
+
+
+async def test_bad_requests_are_typed_and_fast(stack, served):
+    bundle = load_bundle(served.bundle_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix, timeout_s=5, retries=1, backoff_s=0.05)
+    good = _inputs(bundle, "text_tags", 2, seed=0)
+    try:
+        with pytest.raises(BadRequest, match="text_ids|shape"):
+            await client.infer("text_tags", text=good["text"][:, :100], tags=good["tags"])
+        with pytest.raises(BadRequest, match="dtype"):
+            await client.infer("text_tags", text=good["text"].astype(np.float32), tags=good["tags"])
+        with pytest.raises(BadRequest, match="takes exactly"):
+            await client.infer("text_tags", text=good["text"])
+        absent = EmotionClient(stack.triton_grpc_url, prefix="nosuchprefix_", timeout_s=5, retries=1, backoff_s=0.05)
+        with pytest.raises(ModelUnavailable, match="nosuchprefix_emotion_text"):
+            await asyncio.wait_for(absent.infer("text", text=good["text"]), 10)
+        await absent.close()
+    finally:
+        await client.close()
+    down = EmotionClient("127.0.0.1:1", timeout_s=2, retries=2, backoff_s=0.05)
+    with pytest.raises(ModelUnavailable, match="127.0.0.1:1"):
+        await asyncio.wait_for(down.infer("text", text=good["text"]), 15)
+    with pytest.raises(ModelUnavailable, match="not ready"):
+        await down.wait_ready(["text"], timeout_s=1)
+    await down.close()
+
+
+def _perturbed_copy(src, dst):
+    """Another bundle: same vocabularies, different weights and version (as a retrained model would be)."""
+    shutil.copytree(src, dst)
+    state = torch.load(dst / "weights.pt", weights_only=True)
+    g = torch.Generator().manual_seed(7)
+    state = {k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, dst / "weights.pt")
+    meta = json.loads((dst / "bundle.json").read_text())
+    meta["version"] = "reloaded-" + uuid.uuid4().hex[:6]
+    (dst / "bundle.json").write_text(json.dumps(meta))
+    return dst
+
+
+async def test_new_version_loads_without_restart(stack, demo_bundle, tmp_path):
+    prefix = f"r{uuid.uuid4().hex[:8]}_"
+    first = load_bundle(demo_bundle.bundle_path)
+    second_path = _perturbed_copy(demo_bundle.bundle_path, tmp_path / "second")
+    second = load_bundle(second_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=prefix)
+    try:
+        v1 = serve_bundle(stack, demo_bundle.bundle_path, prefix)
+        inputs = _inputs(first, "tags", 3, seed=1)
+        r1 = await client.infer("tags", **inputs)
+        v2 = serve_bundle(stack, second_path, prefix)  # export a new version, ask Triton to (re)load
+        r2 = await client.infer("tags", **inputs)
+        assert (v1, v2) == (1, 2) and (r1.triton_version, r2.triton_version) == ("1", "2")
+        np.testing.assert_allclose(r2.emotion_probs, second.predict_arrays("tags", **inputs)[0], atol=TOL, rtol=0)
+        assert not np.allclose(r1.emotion_probs, r2.emotion_probs, atol=1e-3)
+        await client.check(BundleInfo.load(second_path), ["tags"])
+    finally:
+        await client.close()
+        unserve(stack, prefix)
