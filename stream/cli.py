@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),
     "export": ("model.export", "model bundle -> ONNX + Triton configs (cpu and gpu targets), new version"),
+    "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions + Redis)"),
+    "produce": ("stream.produce", "send posts to Kafka: replay a JSONL file or generate them at a rate"),
+    "tail": ("stream.tail", "print results from the output topic as they arrive"),
+    "settings": ("stream.settings", "print the worker's configuration table (env variables, defaults)"),
     "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }
 

@@ -1,0 +1,76 @@
+"""Dashboard aggregates in Redis, applied at most once per post id by one atomic Lua script (docs/REDIS.md).
+
+Keys (prefix P, default "emo:"):
+  P seen:<id>            marker, TTL seen_ttl_s: the post was counted
+  P totals               hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>
+  P bucket:<epoch_s>     hash per time bucket: posts, <emotion>, <sentiment>, degraded; TTL bucket_ttl_s
+  P buckets              sorted set of bucket start times (score = time), trimmed with the same TTL
+  P tag:<tag>            hash emotion -> count; TTL bucket_ttl_s
+  P top:<emotion>        sorted set tag -> count, capped at 1000 members
+  P recent               stream of the latest results (capped, ~recent_max)
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import redis.asyncio as aioredis
+
+from .schemas import EmotionRecord
+from .settings import Settings
+
+APPLY = """
+local p = ARGV[1]
+if not redis.call('SET', p .. 'seen:' .. ARGV[2], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
+local emotion, sentiment, head, bucket, bttl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+local degraded = cjson.decode(ARGV[9])
+local tags = cjson.decode(ARGV[10])
+local totals = p .. 'totals'
+redis.call('HINCRBY', totals, 'posts', 1)
+redis.call('HINCRBY', totals, 'emotion:' .. emotion, 1)
+redis.call('HINCRBY', totals, 'sentiment:' .. sentiment, 1)
+redis.call('HINCRBY', totals, 'head:' .. head, 1)
+local b = p .. 'bucket:' .. bucket
+redis.call('HINCRBY', b, 'posts', 1)
+redis.call('HINCRBY', b, emotion, 1)
+redis.call('HINCRBY', b, sentiment, 1)
+for _, d in ipairs(degraded) do
+  redis.call('HINCRBY', totals, 'degraded:' .. d, 1)
+  redis.call('HINCRBY', b, 'degraded', 1)
+end
+redis.call('EXPIRE', b, bttl)
+redis.call('ZADD', p .. 'buckets', tonumber(bucket), bucket)
+redis.call('ZREMRANGEBYSCORE', p .. 'buckets', '-inf', tonumber(bucket) - bttl)
+for _, t in ipairs(tags) do
+  local tk = p .. 'tag:' .. t
+  redis.call('HINCRBY', tk, emotion, 1)
+  redis.call('EXPIRE', tk, bttl)
+  local top = p .. 'top:' .. emotion
+  redis.call('ZINCRBY', top, 1, t)
+  if redis.call('ZCARD', top) > 1100 then redis.call('ZREMRANGEBYRANK', top, 0, -1001) end
+end
+redis.call('XADD', p .. 'recent', 'MAXLEN', '~', tonumber(ARGV[12]), '*', 'json', ARGV[11])
+return 1
+"""
+
+
+class Aggregates:
+    """Applies output records to Redis; a post id already applied is skipped (returns False)."""
+
+    def __init__(self, s: Settings, client: aioredis.Redis | None = None):
+        self.s = s
+        self.redis = client or aioredis.Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        self._script = self.redis.register_script(APPLY)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def apply(self, rec: EmotionRecord, now: float | None = None) -> bool:
+        """Count one record once. Redis errors propagate (the worker retries with backoff)."""
+        bucket = int((now or time.time()) // self.s.bucket_s * self.s.bucket_s)
+        degraded = [f"{d.modality}:{d.reason}" for d in rec.degraded]
+        res = await self._script(args=[
+            self.s.redis_prefix, rec.id, self.s.seen_ttl_s, rec.emotion, rec.sentiment, rec.head, bucket,
+            self.s.bucket_ttl_s, json.dumps(degraded), json.dumps(sorted(set(rec.tags))), rec.model_dump_json(), self.s.recent_max,
+        ])
+        return bool(res)

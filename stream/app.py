@@ -1,0 +1,126 @@
+"""The Faust worker: consume `posts` in micro-batches, run the pipeline, publish results and dead letters,
+update the Redis aggregates, then let the batch's offsets be committed (at-least-once; docs/DELIVERY.md)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from model.bundle_info import BundleInfo
+
+from . import metrics
+from .aggregates import Aggregates
+from .images import ImageFetcher
+from .kafka_admin import LagReader
+from .pipeline import BatchResult, Incoming, Pipeline
+from .settings import Settings
+from .triton_client import EmotionClient
+
+log = logging.getLogger("emostream.worker")
+
+
+async def retry_forever(what: str, fn, s: Settings, stopping=lambda: False):
+    """Call fn() until it succeeds, backing off up to retry_max_backoff_s; a down dependency pauses the batch, never drops it."""
+    backoff = 0.2
+    while True:
+        try:
+            return await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure of the dependency is retried; the error is logged
+            if stopping():
+                raise
+            metrics.RETRIES.labels(what).inc()
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, s.retry_max_backoff_s)
+
+
+def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
+    app = faust.App(
+        s.app_id, broker=f"kafka://{s.kafka_bootstrap}", value_serializer="raw", key_serializer="raw",
+        web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir), topic_partitions=s.partitions,
+        topic_allow_declare=False, consumer_auto_offset_reset="earliest", broker_commit_every=1000,
+        broker_commit_interval=1.0, producer_acks=-1, stream_buffer_maxsize=max(4 * s.max_batch, 256),
+    )
+    posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
+    state: dict = {"triton_ready": True, "started": time.time()}  # the worker checked the models before starting
+
+    @app.agent(posts, name="classify")
+    async def classify(stream):
+        client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, s.triton_retries)
+        fetcher = ImageFetcher(s, bundle.image_size)
+        aggregates = Aggregates(s)
+        pipeline = Pipeline(s, bundle, client, fetcher)
+        state.update(client=client, aggregates=aggregates)
+        try:
+            async for events in stream.take_events(s.max_batch, within=s.max_wait_s):
+                try:
+                    batch = [Incoming(e.message.key, e.message.value, e.message.timestamp) for e in events]
+                    result = await pipeline.process(batch)
+                    await retry_forever("kafka_produce", lambda: publish(app, s, result), s)
+                    await retry_forever("redis", lambda: aggregate(aggregates, result), s)
+                except asyncio.CancelledError:
+                    # Shutting down mid-batch: leave these offsets un-acked so they are redelivered, not committed.
+                    for e in events:
+                        e.message.acked = True
+                    raise
+        finally:
+            pipeline.stopping = True
+            await fetcher.close()
+            await client.close()
+            await aggregates.close()
+
+    @app.timer(10.0)
+    async def watch():
+        client = state.get("client")
+        if client is not None:
+            try:
+                state["triton_ready"] = all([await client._client.is_model_ready(client.model(c)) for c in bundle.combos])
+            except Exception:  # noqa: BLE001 - reported through /health
+                state["triton_ready"] = False
+        reader = state.get("lag") or LagReader(s.kafka_bootstrap, s.app_id, s.topic_posts)
+        state["lag"] = reader
+        try:
+            for p, lag in (await asyncio.to_thread(reader.read)).items():
+                metrics.CONSUMER_LAG.labels(str(p)).set(lag)
+        except Exception as e:  # noqa: BLE001 - lag is best effort
+            log.debug("lag read failed: %s", e)
+
+    @app.page("/health")
+    async def health(web, request):
+        checks = {"kafka_assigned": bool(app.consumer.assignment()) if app.consumer else False,
+                  "triton_ready": state["triton_ready"], "redis": False}
+        agg = state.get("aggregates")
+        if agg is not None:
+            try:
+                checks["redis"] = bool(await asyncio.wait_for(agg.redis.ping(), 2))
+            except Exception:  # noqa: BLE001
+                checks["redis"] = False
+        ok = all(checks.values())
+        return web.json({"ok": ok, **checks, "model_version": bundle.version}, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def prom(web, request):
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
+    """Send every output and dead letter, then wait until Kafka acknowledged all of them."""
+    futs = [await app.producer.send(s.topic_output, r.id.encode(), r.model_dump_json().encode(), None, None, None) for r in result.records]
+    futs += [await app.producer.send(s.topic_dlq, k, v, None, None, None) for k, v in result.dead]
+    await asyncio.gather(*futs)
+    for r in result.records:
+        metrics.POSTS_OUT.labels(r.head).inc()
+        if r.latency_ms:
+            metrics.E2E_LATENCY.observe(r.latency_ms / 1000)
+
+
+async def aggregate(aggregates: Aggregates, result: BatchResult) -> None:
+    applied = await asyncio.gather(*(aggregates.apply(r) for r in result.records))
+    metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))

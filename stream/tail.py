@@ -1,0 +1,38 @@
+"""`emostream tail`: print results from the output topic as they arrive."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from kafka import KafkaConsumer
+
+from .settings import Settings
+
+
+def format_record(r: dict) -> str:
+    deg = ", ".join(f"{d['modality']}:{d['reason']}" for d in r.get("degraded", []))
+    return (f"{r['id']:<28} {r['emotion']:<12} {r['emotion_scores'][r['emotion']]:.2f}  {r['sentiment']:<8} "
+            f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms" + (f"  degraded[{deg}]" if deg else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    s = Settings()
+    ap = argparse.ArgumentParser(prog="emostream tail", description=__doc__)
+    ap.add_argument("--topic", default=s.topic_output)
+    ap.add_argument("--from-beginning", action="store_true")
+    ap.add_argument("--max", type=int, default=0, help="stop after this many records (0 = never)")
+    ap.add_argument("--timeout-s", type=float, default=0, help="stop after this long without a record (0 = never)")
+    ap.add_argument("--json", action="store_true", help="print raw JSON")
+    args = ap.parse_args(argv)
+    consumer = KafkaConsumer(args.topic, bootstrap_servers=s.kafka_bootstrap, group_id=None,
+                             auto_offset_reset="earliest" if args.from_beginning else "latest",
+                             consumer_timeout_ms=int(args.timeout_s * 1000) if args.timeout_s else float("inf"))
+    n = 0
+    for msg in consumer:
+        rec = json.loads(msg.value)
+        print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+        n += 1
+        if args.max and n >= args.max:
+            break
+    consumer.close()
+    return 0

@@ -1,0 +1,173 @@
+"""Fixtures for the stream tests: a local image server with failure routes and real worker processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Images(BaseHTTPRequestHandler):
+    images: Path
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        p = self.path
+        if p.startswith("/img/"):
+            data = (self.images / p[5:]).read_bytes()
+            self._send(200, data, "image/jpeg")
+        elif p == "/slow.jpg":
+            time.sleep(3)
+            self._send(200, b"late", "image/jpeg")
+        elif p == "/big.jpg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()  # no Content-Length: the cap must hold while streaming
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"\xff" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif p == "/text.jpg":
+            self._send(200, b"<html>not an image</html>", "image/jpeg")
+        elif p == "/to-private.jpg":
+            self.send_response(302)
+            self.send_header("Location", "http://10.255.255.1/x.jpg")
+            self.end_headers()
+        else:
+            self._send(404, b"nope", "text/plain")
+
+    def _send(self, code, body, ctype):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="session")
+def image_server(demo_bundle):
+    handler = type("H", (_Images,), {"images": demo_bundle.manifest.parent / "images"})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+@dataclass
+class WorkerEnv:
+    """One isolated pipeline: its own topics, consumer group, Redis prefix and served models."""
+
+    stack: object
+    bundle_path: Path
+    prefix: str
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    procs: list = field(default_factory=list)
+    ports: list = field(default_factory=list)
+
+    @property
+    def topics(self):
+        return {"posts": f"posts-{self.uid}", "out": f"out-{self.uid}", "dlq": f"dlq-{self.uid}"}
+
+    @property
+    def redis_prefix(self):
+        return f"emo:{self.uid}:"
+
+    def env(self, port: int, **extra) -> dict:
+        e = {**os.environ,
+             "EMOSTREAM_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap, "EMOSTREAM_REDIS_URL": self.stack.redis_url,
+             "EMOSTREAM_TRITON_GRPC_URL": self.stack.triton_grpc_url, "EMOSTREAM_TRITON_MODEL_PREFIX": self.prefix,
+             "EMOSTREAM_BUNDLE": str(self.bundle_path), "EMOSTREAM_TOPIC_POSTS": self.topics["posts"],
+             "EMOSTREAM_TOPIC_OUTPUT": self.topics["out"], "EMOSTREAM_TOPIC_DLQ": self.topics["dlq"],
+             "EMOSTREAM_APP_ID": f"emostream-{self.uid}", "EMOSTREAM_REDIS_PREFIX": self.redis_prefix,
+             "EMOSTREAM_WEB_PORT": str(port), "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
+             "EMOSTREAM_IMAGE_TIMEOUT_S": "1.5", "EMOSTREAM_IMAGE_MAX_BYTES": "1000000",
+             "EMOSTREAM_DATADIR": f"/tmp/emostream-faust-{self.uid}-{port}", "EMOSTREAM_PARTITIONS": "4",
+             "EMOSTREAM_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
+        e.update(extra)
+        return e
+
+    def start_worker(self, log_dir: Path, **extra) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        log = open(log_dir / f"worker-{self.uid}-{port}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=self.env(port, **extra), cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        self.ports.append(port)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited {proc.returncode}: {Path(log.name).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if json.loads(r.read())["kafka_assigned"]:
+                        return proc, port
+            except Exception:  # noqa: BLE001 - not up yet (503 included)
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"worker not healthy in time: {Path(log.name).read_text()[-3000:]}")
+
+    def produce(self, posts: list, topic: str | None = None) -> None:
+        p = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")
+        for post in posts:
+            raw = post if isinstance(post, bytes) else json.dumps(post).encode()
+            key = post.get("id", "x").encode() if isinstance(post, dict) and isinstance(post.get("id"), str) else b"raw"
+            p.send(topic or self.topics["posts"], key=key, value=raw)
+        p.flush()
+        p.close()
+
+    def collect(self, topic: str, n: int, timeout_s: float = 90) -> list[dict]:
+        """Read the topic from the beginning until n records (or the timeout)."""
+        c = KafkaConsumer(self.topics[topic], bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
+                          auto_offset_reset="earliest", consumer_timeout_ms=1000)
+        out, deadline = [], time.monotonic() + timeout_s
+        while len(out) < n and time.monotonic() < deadline:
+            for msg in c:
+                out.append(json.loads(msg.value))
+        c.close()
+        return out
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def pipeline_env(stack, served, tmp_path_factory):
+    """One worker process on fresh topics, serving the demo bundle."""
+    env = WorkerEnv(stack, served.bundle_path, served.prefix)
+    from stream.kafka_admin import ensure_topics
+
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
+    env.log_dir = tmp_path_factory.mktemp("worker-logs")
+    env.start_worker(env.log_dir)
+    yield env
+    env.stop()

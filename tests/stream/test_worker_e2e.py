@@ -1,0 +1,138 @@
+"""Posts through the real worker, Kafka, Triton and Redis: heads, parity, degraded images, dead letters, aggregates."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import redis
+
+from model.bundle import load_bundle
+from model.imaging import decode_image
+from model.labels import COMBO_NAMES
+
+pytestmark = pytest.mark.stack
+
+
+def _posts_all_combos(env, image_server, images):
+    posts = []
+    for i, combo in enumerate(COMBO_NAMES * 2):
+        post = {"id": f"c{i}-{env.uid}", "source": "test"}
+        if "image" in combo:
+            post["image_url"] = f"{image_server}/img/{images[i % len(images)].name}"
+        if "text" in combo:
+            post["text"] = ["A happy party with music", "Fear and danger, a warning of fire"][i % 2]
+        if "tags" in combo:
+            post["tags"] = [["#funny", "amusement", "photo"], ["fear", "bw"]][i % 2]
+        posts.append((combo, post))
+    return posts
+
+
+def test_all_combinations_right_head_and_parity(pipeline_env, image_server, demo_bundle):
+    env = pipeline_env
+    images = sorted((demo_bundle.manifest.parent / "images").glob("*.jpg"))[:5]
+    posts = _posts_all_combos(env, image_server, images)
+    env.produce([p for _, p in posts])
+    out = {r["id"]: r for r in env.collect("out", len(posts)) if r["id"].endswith(env.uid)}
+    assert len(out) == len(posts)
+    bundle = load_bundle(demo_bundle.bundle_path)
+    for combo, post in posts:
+        r = out[post["id"]]
+        assert r["head"] == combo and r["modalities"] == combo.split("_") and r["degraded"] == []
+        assert abs(sum(r["emotion_scores"].values()) - 1) < 1e-4 and r["model_version"] == bundle.version
+        assert r["meta"] == {"source": "test"} and r["latency_ms"] > 0
+        image = None
+        if "image_url" in post:
+            image = decode_image((demo_bundle.manifest.parent / "images" / post["image_url"].rsplit("/", 1)[1]).read_bytes(), bundle.image_size)
+        want = bundle.predict({"text": post.get("text"), "tags": post.get("tags"), "image": image})
+        assert r["emotion"] == want["emotion"] and r["sentiment"] == want["sentiment"]
+        for k, v in want["emotion_scores"].items():
+            assert abs(r["emotion_scores"][k] - v) < 1e-4
+
+
+@pytest.mark.parametrize("path,reason", [("/missing.jpg", "http_404"), ("/slow.jpg", "timeout"), ("/big.jpg", "too_large"),
+                                         ("/text.jpg", "not_an_image"), ("/to-private.jpg", "blocked_address")])
+def test_image_failures_degrade_to_the_other_modalities(pipeline_env, image_server, path, reason):
+    env = pipeline_env
+    pid = f"deg-{reason}-{env.uid}"
+    env.produce([{"id": pid, "image_url": image_server + path, "text": "calm home", "tags": ["peace"]}])
+    rec = next(r for r in env.collect("out", 10**6, timeout_s=20) if r["id"] == pid)
+    assert rec["head"] == "text_tags" and rec["modalities"] == ["text", "tags"]
+    assert rec["degraded"] == [{"modality": "image", "reason": reason}]
+
+
+def test_private_address_refused_without_connecting(pipeline_env):
+    env = pipeline_env
+    pid = f"private-{env.uid}"
+    env.produce([{"id": pid, "image_url": "http://10.255.255.1/cat.jpg", "tags": ["cat"]}])
+    rec = next(r for r in env.collect("out", 10**6, timeout_s=20) if r["id"] == pid)
+    assert rec["head"] == "tags" and rec["degraded"] == [{"modality": "image", "reason": "blocked_address"}]
+
+
+def test_malformed_posts_go_to_the_dlq_and_the_worker_keeps_going(pipeline_env):
+    env = pipeline_env
+    bad = [b"{not json", json.dumps({"id": "nomod-" + env.uid}).encode(), json.dumps([1, 2]).encode(),
+           json.dumps({"id": "types-" + env.uid, "text": 42, "tags": "notalist"}).encode(),
+           json.dumps({"id": "big-" + env.uid, "text": "x" * 20000}).encode(),
+           json.dumps({"id": "url-" + env.uid, "image_url": "file:///etc/passwd"}).encode(), b"\xff\xfe"]
+    env.produce(bad + [{"id": "after-" + env.uid, "text": "still alive"}])
+    dead = env.collect("dlq", len(bad), timeout_s=30)
+    reasons = {(d.get("original") or d.get("original_base64"))[:20]: d["reason"] for d in dead}
+    assert len(dead) == len(bad)
+    assert reasons["{not json"] == "bad_json"
+    assert reasons[json.dumps({"id": "nomod-" + env.uid})[:20]] == "invalid"
+    assert reasons["[1, 2]"] == "not_an_object"
+    assert reasons[json.dumps({"id": "types-" + env.uid, "text": 42})[:20]] == "invalid"
+    assert reasons[json.dumps({"id": "big-" + env.uid})[:20]] == "too_large"
+    assert all(d["stage"] in ("parse", "validate") and d["error"] and d["at"] for d in dead)
+    assert any(r["id"] == "after-" + env.uid for r in env.collect("out", 10**6, timeout_s=20))
+    for proc in env.procs:
+        assert proc.poll() is None
+
+
+def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, stack):
+    env = pipeline_env
+    posts = [{"id": f"agg{i}-{env.uid}", "text": t, "tags": tags} for i, (t, tags) in enumerate(
+        [("happy party", ["fun", "party"]), ("angry protest", ["news"]), ("calm home family", ["home"])] * 10)]
+    env.produce(posts)
+    ids = {p["id"] for p in posts}
+    got = [r for r in env.collect("out", 10**6, timeout_s=30) if r["id"] in ids]
+    assert {r["id"] for r in got} == ids
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    p = env.redis_prefix
+    totals_before = r.hgetall(p + "totals")
+    truth = Counter()
+    for rec in {r["id"]: r for r in env.collect("out", 10**6, timeout_s=5)}.values():
+        truth["posts"] += 1
+        truth["emotion:" + rec["emotion"]] += 1
+        truth["sentiment:" + rec["sentiment"]] += 1
+        truth["head:" + rec["head"]] += 1
+        for d in rec["degraded"]:
+            truth[f"degraded:{d['modality']}:{d['reason']}"] += 1
+    assert {k: int(v) for k, v in totals_before.items()} == dict(truth)
+    tag_counts = Counter()
+    for rec in got:
+        for t in set(rec["tags"]):
+            tag_counts[(t, rec["emotion"])] += 1
+    for (tag, emotion), n in tag_counts.items():
+        assert int(r.hget(p + "tag:" + tag, emotion)) == n
+        assert r.zscore(p + "top:" + emotion, tag) == n
+    env.produce(posts)  # replay: at-least-once delivery may do this after a crash
+    again = [x for x in env.collect("out", 10**6, timeout_s=30) if x["id"] in ids]
+    assert len(again) == 2 * len(ids)  # processed and published again...
+    assert {k: int(v) for k, v in r.hgetall(p + "totals").items()} == dict(truth)
+    assert r.xlen(p + "recent") >= 1
+
+
+def test_health_and_metrics(pipeline_env):
+    import urllib.request
+
+    port = pipeline_env.ports[0]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+        health = json.loads(r.read())
+    assert health == {**health, "ok": True, "kafka_assigned": True, "triton_ready": True, "redis": True}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    posts_in = [l for l in text.splitlines() if l.startswith("emostream_posts_in_total ")]
+    assert posts_in and float(posts_in[0].split()[1]) > 0
+    assert "emostream_triton_seconds_bucket" in text and "emostream_dead_letters_total{" in text
