@@ -138,14 +138,19 @@ class WorkerEnv:
         p.flush()
         p.close()
 
-    def collect(self, topic: str, n: int, timeout_s: float = 90) -> list[dict]:
-        """Read the topic from the beginning until n records (or the timeout)."""
+    def collect(self, topic: str, n: int, timeout_s: float = 90, ids=None) -> list[dict]:
+        """Read the topic from the beginning until n records, or until every id in `ids` was seen, or the timeout."""
         c = KafkaConsumer(self.topics[topic], bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
-                          auto_offset_reset="earliest", consumer_timeout_ms=1000)
-        out, deadline = [], time.monotonic() + timeout_s
-        while len(out) < n and time.monotonic() < deadline:
+                          auto_offset_reset="earliest", consumer_timeout_ms=500)
+        out, seen, deadline = [], set(), time.monotonic() + timeout_s
+        want = set(ids or ())
+        while time.monotonic() < deadline:
             for msg in c:
-                out.append(json.loads(msg.value))
+                rec = json.loads(msg.value)
+                out.append(rec)
+                seen.add(rec.get("id"))
+            if len(out) >= n or (want and want <= seen):
+                break
         c.close()
         return out
 

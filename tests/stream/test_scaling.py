@@ -1,0 +1,44 @@
+"""Two workers in one consumer group over a 4-partition topic; SIGKILL one mid-stream: every post still comes out."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from stream.kafka_admin import ensure_topics
+from tests.stream.conftest import WorkerEnv
+
+pytestmark = pytest.mark.stack
+
+
+def _posts_in(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        line = next(l for l in r.read().decode().splitlines() if l.startswith("emostream_posts_in_total "))
+    return float(line.split()[1])
+
+
+def test_two_workers_and_a_killed_one_lose_nothing(stack, served, tmp_path):
+    env = WorkerEnv(stack, served.bundle_path, served.prefix)
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
+    try:
+        first, p1 = env.start_worker(tmp_path, EMOSTREAM_MAX_BATCH="16")
+        second, p2 = env.start_worker(tmp_path, EMOSTREAM_MAX_BATCH="16")
+        time.sleep(5)  # let the group settle with both members
+        posts = [{"id": f"s{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun", f"t{i % 7}"]} for i in range(600)]
+        env.produce(posts[:300])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(env.collect("out", 10**6, timeout_s=1)) < 60:
+            time.sleep(0.5)
+        assert _posts_in(p1) > 0 and _posts_in(p2) > 0, "both workers should own partitions"
+        os.killpg(first.pid, signal.SIGKILL)  # mid-stream, no shutdown
+        env.produce(posts[300:])
+        ids = {p["id"] for p in posts}
+        out = env.collect("out", 10**6, timeout_s=180, ids=ids)
+        missing = ids - {r["id"] for r in out}
+        assert not missing, f"{len(missing)} posts lost, e.g. {sorted(missing)[:5]}"
+        assert second.poll() is None
+    finally:
+        env.stop()
