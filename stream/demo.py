@@ -1,20 +1,200 @@
-"""`emostream demo`: the main job on the local stack, from nothing to labelled posts."""
+"""`emostream demo`: the main job on the local stack, from nothing to labelled posts.
+
+Stack up -> synthetic demo data -> model bundle (trained if absent) -> export to triton_repo/ and load in
+Triton -> a worker -> sample posts (images from a local HTTP server) -> labels printed as they arrive ->
+the Redis aggregates. Everything it starts besides the stack is stopped at the end.
+"""
 from __future__ import annotations
 
 import argparse
+import functools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from .localstack import StackConfig, StackError, status, up
+from model.labels import COMBO_NAMES
+
+from .localstack import StackConfig, StackError, up
+from .settings import Settings
+
+ART = Path("artifacts")
+
+
+def _step(msg: str) -> None:
+    print(f"\n== {msg}", flush=True)
+
+
+def _run(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "stream.cli", *args], check=True)
+
+
+def _served_version(http_url: str, model: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://{http_url}/v2/models/{model}/config", timeout=5) as r:
+            return json.loads(r.read()).get("parameters", {}).get("bundle_version", {}).get("string_value")
+    except Exception:  # noqa: BLE001 - not loaded
+        return None
+
+
+def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list[dict]:
+    """Test-split examples turned into posts, cycling through all seven modality combinations, plus two bad ones."""
+    rng = random.Random(seed)
+    rows = [json.loads(l) for l in manifest.read_text().splitlines() if l.strip()]
+    rows = [r for r in rows if r.get("split") == "test" and r.get("image") and r.get("text") and r.get("tags")]
+    rng.shuffle(rows)
+    run = uuid.uuid4().hex[:6]
+    posts = []
+    for i, r in enumerate(rows[:n]):
+        combo = COMBO_NAMES[i % len(COMBO_NAMES)].split("_")
+        post = {"id": f"demo-{run}-{i:03d}", "true_emotion": r["emotion"]}
+        if "image" in combo:
+            post["image_url"] = f"{image_base}/{r['image']}"
+        if "text" in combo:
+            post["text"] = r["text"]
+        if "tags" in combo:
+            post["tags"] = r["tags"]
+        posts.append(post)
+    posts.append({"id": f"demo-{run}-broken-image", "image_url": f"{image_base}/images/missing.jpg", "text": rows[0]["text"]})
+    posts.append({"id": f"demo-{run}-malformed", "text": 42})
+    return posts
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="emostream demo", description=__doc__)
-    ap.parse_args(argv)
+    ap = argparse.ArgumentParser(prog="emostream demo", description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, default=28, help="sample posts to send")
+    ap.add_argument("--retrain", action="store_true", help="train a new bundle even if one exists")
+    args = ap.parse_args(argv)
     cfg = StackConfig()
+    _step("local stack: Kafka, Redis, Triton")
     try:
-        up(cfg, log=print)
+        for st in up(cfg, log=print):
+            print(st.line())
     except StackError as e:
         print(f"error: {e}")
         return 1
-    for st in status(cfg):
-        print(st.line())
-    return 0
+    env = {**os.environ, **cfg.client_env()}
+    os.environ.update(cfg.client_env())
+    data = ART / "demo-data"
+    if not (data / "manifest.jsonl").exists():
+        _step("synthetic demo data")
+        _run("demo-data", "--out", str(data))
+    bundles = ART / "bundles"
+    if args.retrain or not (bundles / "latest" / "bundle.json").exists():
+        _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
+        _run("train", "--manifest", str(data / "manifest.jsonl"), "--out", str(bundles), "--lr", "0.001", "--max-epochs", "20")
+    from model.bundle_info import BundleInfo
+
+    bundle = BundleInfo.load(bundles / "latest")
+    repo_root = cfg.triton_model_repo.parent
+    exported = cfg.triton_model_repo / "emotion_image_text_tags" / "config.pbtxt"
+    if not exported.exists() or bundle.version not in exported.read_text():
+        _step(f"export bundle {bundle.version} to {repo_root}")
+        _run("export", "--bundle", str(bundle.path), "--repo", str(repo_root))
+    import tritonclient.http as httpclient
+
+    triton = httpclient.InferenceServerClient(cfg.triton_http_url, network_timeout=600)
+    stale = [c for c in COMBO_NAMES if _served_version(cfg.triton_http_url, f"emotion_{c}") != bundle.version]
+    if stale:
+        _step(f"loading {len(stale)} ensembles of bundle {bundle.version} in Triton (explicit model control)")
+    for combo in stale:  # (re)loads the ensemble and the encoders and head it wires
+        triton.load_model(f"emotion_{combo}")
+    triton.close()
+    _step("starting a worker")
+    handler = functools.partial(_QuietHandler, directory=str(data))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    image_base = f"http://127.0.0.1:{server.server_address[1]}"
+    log_path = ART / "demo-worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker", "--load-models"],
+                              env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true", "EMOSTREAM_BUNDLE": str(bundle.path)},
+                              stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(worker, log_path)
+        posts = sample_posts(data / "manifest.jsonl", image_base, args.posts)
+        _step(f"sending {len(posts)} posts (all seven modality combinations, one broken image, one malformed post)")
+        from kafka import KafkaConsumer, KafkaProducer
+
+        consumer = KafkaConsumer("post-emotions", "posts-dlq", bootstrap_servers=cfg.kafka_bootstrap, group_id=None,
+                                 auto_offset_reset="latest", consumer_timeout_ms=1000)
+        consumer.poll(timeout_ms=1000)
+        producer = KafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
+        for p in posts:
+            producer.send("posts", key=p["id"].encode(), value=json.dumps(p).encode())
+        producer.flush()
+        truth = {p["id"]: p.get("true_emotion") for p in posts}
+        from .tail import format_record
+
+        pending, deadline, right, labelled = set(truth), time.monotonic() + 300, 0, 0
+        while pending and time.monotonic() < deadline:
+            for msg in consumer:
+                rec = json.loads(msg.value)
+                if msg.topic == "posts-dlq":
+                    orig = json.loads(rec.get("original") or "{}")
+                    pending.discard(orig.get("id"))
+                    print(f"{orig.get('id', '?'):<28} DEAD LETTER  {rec['reason']}: {rec['error'][:70]}")
+                elif rec["id"] in pending:
+                    pending.discard(rec["id"])
+                    t = truth[rec["id"]]
+                    if t:
+                        labelled += 1
+                        right += rec["emotion"] == t
+                    print(format_record(rec) + (f"  (true: {t})" if t else ""), flush=True)
+        consumer.close()
+        producer.close()
+        print(f"\n{labelled - len([p for p in pending if truth[p]])} labelled posts classified, {right} match the synthetic label"
+              + (f"; {len(pending)} not seen in time" if pending else ""))
+        _show_redis(cfg.redis_url)
+        return 0 if not pending else 1
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        server.shutdown()
+        print("\nworker stopped; the stack keeps running (`emostream stack down` stops it)")
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _wait_healthy(worker: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise SystemExit(f"worker exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{Settings().web_port}/health", timeout=2) as r:
+                if json.loads(r.read()).get("kafka_assigned"):
+                    print("worker healthy: Kafka assigned, Triton models ready, Redis reachable")
+                    return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(1)
+    raise SystemExit(f"worker not healthy after {timeout_s}s: {log_path.read_text()[-2000:]}")
+
+
+def _show_redis(url: str) -> None:
+    import redis
+
+    r = redis.Redis.from_url(url, decode_responses=True)
+    totals = r.hgetall("emo:totals")
+    _step("Redis aggregates (all time)")
+    print("posts:", totals.get("posts"))
+    for kind in ("emotion", "sentiment", "head", "degraded"):
+        items = sorted(((k.split(":", 1)[1], int(v)) for k, v in totals.items() if k.startswith(kind + ":")), key=lambda kv: -kv[1])
+        print(f"{kind:10s}", ", ".join(f"{k} {v}" for k, v in items))
+    for emotion in ("amusement", "fear"):
+        print(f"top tags for {emotion}:", ", ".join(f"{t} ({int(s)})" for t, s in r.zrevrange(f"emo:top:{emotion}", 0, 4, withscores=True)))

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings()
     logging.basicConfig(level=s.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         bundle = BundleInfo.load(s.bundle)
         created = ensure_topics(s.kafka_bootstrap, [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
