@@ -52,10 +52,14 @@ def test_worker_is_scalable():
 
 
 def test_worker_environment_names_are_read_by_the_code():
+    from stream.settings import Settings
+
     env = SERVICES["worker"]["environment"]
-    read = set(StackConfig().client_env())
-    for key in read:
-        assert key in env, f"worker does not set {key}"
+    fields = {f"EMOSTREAM_{name.upper()}" for name in Settings.model_fields}
+    for key in env:
+        assert key in fields, f"compose sets {key}, which the worker does not read"
+    for key in StackConfig().client_env():
+        assert key in env and key in fields, f"worker does not set {key}"
     # ports in the addresses match the services' own ports
     assert env["EMOSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert re.search(r"@redis:6379/", env["EMOSTREAM_REDIS_URL"])

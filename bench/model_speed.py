@@ -1,0 +1,68 @@
+"""Training examples/s with a frozen (cached features) vs a fine-tuned DenseNet, and PyTorch inference posts/s per head,
+measured in one run on this machine with random weights (speed does not depend on them)."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from model.architecture import EmotionNet
+from model.config import ModelConfig
+from model.labels import COMBO_NAMES, MODALITIES
+from model.loss import multitask_loss
+
+
+def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags"):
+    g = torch.Generator().manual_seed(0)
+    b = {"mask": torch.tensor([[m in combo.split("_") for m in MODALITIES]] * n),
+         "text": torch.randint(1, cfg.n_words, (n, cfg.max_words), generator=g),
+         "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g)}
+    if pooled:
+        b["image_pooled"] = torch.randn(n, 1024, generator=g)
+    else:
+        b["image"] = torch.randint(0, 256, (n, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8, generator=g)
+    return b
+
+
+def train_rate(net: EmotionNet, cfg: ModelConfig, frozen: bool, steps: int, n: int = 64) -> float:
+    net.image.backbone.requires_grad_(not frozen)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
+    batch = _batch(n, cfg, pooled=frozen)
+    emo, sent = torch.randint(0, 8, (n,)), torch.randint(0, 2, (n,))
+    net.train()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss, _ = multitask_loss(net(batch), emo, sent, n)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * n / (time.perf_counter() - t0)
+
+
+@torch.no_grad()
+def infer_rate(net: EmotionNet, cfg: ModelConfig, combo: str, n: int = 32, reps: int = 3) -> float:
+    net.eval()
+    batch = _batch(n, cfg, pooled=False, combo=combo)
+    net(batch, heads=(combo,))
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        net(batch, heads=(combo,))
+    return reps * n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_words=5000, n_tags=2000, image_size=224)
+    net = EmotionNet(cfg)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, image 224x224, batch 64 (train) / 32 (inference)")
+    frozen = train_rate(net, cfg, frozen=True, steps=10)
+    tuned = train_rate(net, cfg, frozen=False, steps=1, n=16)
+    print(f"training, trimodal examples/s: frozen backbone (cached features) {frozen:8.1f} | fine-tuned DenseNet {tuned:6.2f} "
+          f"| ratio {frozen / tuned:.0f}x")
+    print("inference posts/s per head (PyTorch, CPU):")
+    for combo in COMBO_NAMES:
+        print(f"  {combo:16s} {infer_rate(net, cfg, combo, reps=2 if 'image' in combo else 20):9.1f}")
+
+
+if __name__ == "__main__":
+    main()
