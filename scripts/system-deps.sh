@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the local stack and the tests use, installed only when missing (needs root).
-# Java 17 + Maven (local Kafka), redis-server (local Redis), kcat (independent Kafka client in tests),
-# chromium (browser test of the dashboard).
+# Java 17 + Maven (local Kafka), redis-server (local Redis), kcat (independent Kafka client in tests).
+
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
-command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2
