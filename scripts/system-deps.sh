@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the local stack and the tests use, installed only when missing (needs root).
-# Java 17 + Maven (local Kafka), redis-server (local Redis), kcat (independent Kafka client in tests).
+# Java 17 + Maven (local Kafka), redis-server (local Redis), kcat (independent Kafka client in tests),
+# chromium (dashboard browser test, driven by Playwright), libb64-0d (perf_analyzer in bench/).
 
 set -euo pipefail
 need=()
@@ -8,6 +9,8 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
+command -v chromium >/dev/null || need+=(chromium)
+ldconfig -p 2>/dev/null | grep libb64.so.0d >/dev/null || need+=(libb64-0d)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run: sudo apt-get install -y ${need[*]})" >&2

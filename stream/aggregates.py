@@ -8,6 +8,10 @@ Keys (prefix P, default "emo:"):
   P tag:<tag>            hash emotion -> count; TTL bucket_ttl_s
   P top:<emotion>        sorted set tag -> count, capped at 1000 members
   P recent               stream of the latest results (capped, ~recent_max)
+  P seen:dlq:<t>:<p>:<o> marker: the dead letter of that input offset was counted
+  P totals dead:<reason> and P bucket:<t> dead: dead letters
+  P worker:<name>        hash per worker (posts_in, posts_out, dead, updated), TTL 30 s: the dashboard's worker list
+  P lag                  hash: total (messages of the posts topic not yet committed by the group), updated
 """
 from __future__ import annotations
 
@@ -54,6 +58,18 @@ return 1
 """
 
 
+DEAD = """
+local p = ARGV[1]
+if not redis.call('SET', p .. 'seen:dlq:' .. ARGV[2], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
+redis.call('HINCRBY', p .. 'totals', 'dead:' .. ARGV[4], 1)
+local b = p .. 'bucket:' .. ARGV[5]
+redis.call('HINCRBY', b, 'dead', 1)
+redis.call('EXPIRE', b, tonumber(ARGV[6]))
+redis.call('ZADD', p .. 'buckets', tonumber(ARGV[5]), ARGV[5])
+return 1
+"""
+
+
 class Aggregates:
     """Applies output records to Redis; a post id already applied is skipped (returns False)."""
 
@@ -61,13 +77,31 @@ class Aggregates:
         self.s = s
         self.redis = client or aioredis.Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=3)
         self._script = self.redis.register_script(APPLY)
+        self._dead = self.redis.register_script(DEAD)
 
     async def close(self) -> None:
         await self.redis.aclose()
 
+    def _bucket(self, now: float | None) -> int:
+        return int((now or time.time()) // self.s.bucket_s * self.s.bucket_s)
+
+    async def apply_dead(self, ref: str, reason: str, now: float | None = None) -> bool:
+        """Count one dead letter once per input offset `ref` (topic:partition:offset)."""
+        return bool(await self._dead(args=[self.s.redis_prefix, ref, self.s.seen_ttl_s, reason, self._bucket(now), self.s.bucket_ttl_s]))
+
+    async def heartbeat(self, worker: str, stats: dict, lag: int | None) -> None:
+        """The worker's counters for the dashboard (expire when the worker stops reporting)."""
+        key = f"{self.s.redis_prefix}worker:{worker}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={**stats, "updated": time.time()})
+        pipe.expire(key, 30)
+        if lag is not None:
+            pipe.hset(f"{self.s.redis_prefix}lag", mapping={"total": lag, "updated": time.time()})
+        await pipe.execute()
+
     async def apply(self, rec: EmotionRecord, now: float | None = None) -> bool:
         """Count one record once. Redis errors propagate (the worker retries with backoff)."""
-        bucket = int((now or time.time()) // self.s.bucket_s * self.s.bucket_s)
+        bucket = self._bucket(now)
         degraded = [f"{d.modality}:{d.reason}" for d in rec.degraded]
         res = await self._script(args=[
             self.s.redis_prefix, rec.id, self.s.seen_ttl_s, rec.emotion, rec.sentiment, rec.head, bucket,

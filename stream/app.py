@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 
 import faust
@@ -20,6 +22,7 @@ from .settings import Settings
 from .triton_client import EmotionClient
 
 log = logging.getLogger("emostream.worker")
+WORKER_NAME = f"{socket.gethostname()}-{os.getpid()}"
 
 
 async def retry_forever(what: str, fn, s: Settings, stopping=lambda: False):
@@ -45,9 +48,11 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
         web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir), topic_partitions=s.partitions,
         topic_allow_declare=False, consumer_auto_offset_reset="earliest", broker_commit_every=1000,
         broker_commit_interval=1.0, producer_acks=-1, stream_buffer_maxsize=max(4 * s.max_batch, 256),
+        broker_session_timeout=10.0, broker_heartbeat_interval=3.0,  # a dead worker's partitions move within ~10 s
     )
     posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
-    state: dict = {"triton_ready": True, "started": time.time()}  # the worker checked the models before starting
+    # the worker checked the models before starting, hence triton_ready; stats feed the dashboard's worker list
+    state: dict = {"triton_ready": True, "started": time.time(), "stats": {"posts_in": 0, "posts_out": 0, "dead": 0}}
 
     @app.agent(posts, name="classify")
     async def classify(stream):
@@ -59,10 +64,15 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
         try:
             async for events in stream.take_events(s.max_batch, within=s.max_wait_s):
                 try:
-                    batch = [Incoming(e.message.key, e.message.value, e.message.timestamp) for e in events]
+                    batch = [Incoming(e.message.key, e.message.value, e.message.timestamp,
+                                      f"{e.message.topic}:{e.message.partition}:{e.message.offset}") for e in events]
                     result = await pipeline.process(batch)
                     await retry_forever("kafka_produce", lambda: publish(app, s, result), s)
                     await retry_forever("redis", lambda: aggregate(aggregates, result), s)
+                    stats = state["stats"]
+                    stats["posts_in"] += len(batch)
+                    stats["posts_out"] += len(result.records)
+                    stats["dead"] += len(result.dead)
                 except asyncio.CancelledError:
                     # Shutting down mid-batch: leave these offsets un-acked so they are redelivered, not committed.
                     for e in events:
@@ -74,7 +84,7 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
             await client.close()
             await aggregates.close()
 
-    @app.timer(10.0)
+    @app.timer(5.0)
     async def watch():
         client = state.get("client")
         if client is not None:
@@ -84,11 +94,20 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
                 state["triton_ready"] = False
         reader = state.get("lag") or LagReader(s.kafka_bootstrap, s.app_id, s.topic_posts)
         state["lag"] = reader
+        total = None
         try:
-            for p, lag in (await asyncio.to_thread(reader.read)).items():
+            lags = await asyncio.to_thread(reader.read)
+            for p, lag in lags.items():
                 metrics.CONSUMER_LAG.labels(str(p)).set(lag)
+            total = sum(lags.values())
         except Exception as e:  # noqa: BLE001 - lag is best effort
             log.debug("lag read failed: %s", e)
+        agg = state.get("aggregates")
+        if agg is not None:
+            try:
+                await agg.heartbeat(WORKER_NAME, state["stats"], total)
+            except Exception as e:  # noqa: BLE001 - the dashboard shows the worker as gone
+                log.debug("heartbeat failed: %s", e)
 
     @app.page("/health")
     async def health(web, request):
@@ -113,7 +132,7 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
 async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
     """Send every output and dead letter, then wait until Kafka acknowledged all of them."""
     futs = [await app.producer.send(s.topic_output, r.id.encode(), r.model_dump_json().encode(), None, None, None) for r in result.records]
-    futs += [await app.producer.send(s.topic_dlq, k, v, None, None, None) for k, v in result.dead]
+    futs += [await app.producer.send(s.topic_dlq, d.key, d.value, None, None, None) for d in result.dead]
     await asyncio.gather(*futs)
     for r in result.records:
         metrics.POSTS_OUT.labels(r.head).inc()
@@ -124,3 +143,4 @@ async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
 async def aggregate(aggregates: Aggregates, result: BatchResult) -> None:
     applied = await asyncio.gather(*(aggregates.apply(r) for r in result.records))
     metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))
+    await asyncio.gather(*(aggregates.apply_dead(d.ref, d.reason) for d in result.dead))

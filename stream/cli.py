@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions + Redis)"),
     "produce": ("stream.produce", "send posts to Kafka: replay a JSONL file or generate them at a rate"),
     "tail": ("stream.tail", "print results from the output topic as they arrive"),
+    "dashboard": ("stream.dashboard.server", "the live dashboard web page and its JSON API (reads Redis)"),
     "settings": ("stream.settings", "print the worker's configuration table (env variables, defaults)"),
     "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }

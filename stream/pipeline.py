@@ -32,12 +32,22 @@ class Incoming:
     key: bytes | None
     value: bytes | None
     timestamp_s: float | None = None  # Kafka record timestamp
+    ref: str = ""  # topic:partition:offset, identifies the input message
+
+
+@dataclass
+class DeadLetter:
+    key: bytes | None
+    value: bytes  # the dead-letter record
+    reason: str
+    ref: str
 
 
 @dataclass
 class _Work:
     post: Post
     ts: float | None
+    ref: str = ""
     image: np.ndarray | None = None
     text: list[int] | None = None
     tags: list[int] | None = None
@@ -52,7 +62,7 @@ class _Work:
 @dataclass
 class BatchResult:
     records: list[EmotionRecord]
-    dead: list[tuple[bytes | None, bytes]]  # (key, dead-letter value)
+    dead: list[DeadLetter]
 
 
 class Pipeline:
@@ -62,14 +72,14 @@ class Pipeline:
         self.stopping = False
 
     async def process(self, batch: list[Incoming]) -> BatchResult:
-        dead: list[tuple[bytes | None, bytes]] = []
+        dead: list[DeadLetter] = []
         works: list[_Work] = []
         for msg in batch:
             metrics.POSTS_IN.inc()
             try:
-                works.append(_Work(parse_post(msg.value, self.s), msg.timestamp_s))
+                works.append(_Work(parse_post(msg.value, self.s), msg.timestamp_s, msg.ref))
             except InvalidPost as e:
-                self._dead(dead, msg.key, msg.value, e)
+                self._dead(dead, msg.key, msg.value, e, msg.ref)
         await asyncio.gather(*(self._prepare(w) for w in works))
         ready = []
         for w in works:
@@ -78,7 +88,7 @@ class Pipeline:
             else:
                 why = "; ".join(f"{d.modality}: {d.reason}" for d in w.degraded) or "no usable modality"
                 self._dead(dead, w.post.id.encode(), w.post.model_dump_json().encode(),
-                           InvalidPost("no_usable_modality", why, "preprocess"))
+                           InvalidPost("no_usable_modality", why, "preprocess"), w.ref)
         groups: dict[str, list[_Work]] = {}
         for w in ready:
             groups.setdefault(combo_name(w.modalities), []).append(w)
@@ -88,10 +98,10 @@ class Pipeline:
         results = await asyncio.gather(*(self._infer(c, ws, dead) for c, ws in chunks))
         return BatchResult([r for rs in results for r in rs], dead)
 
-    def _dead(self, dead, key, value, err: InvalidPost) -> None:
+    def _dead(self, dead, key, value, err: InvalidPost, ref: str) -> None:
         metrics.DEAD_LETTERS.labels(err.reason, err.stage).inc()
         log.info("dead letter: %s (%s)", err, err.stage)
-        dead.append((key, dead_letter(value, err)))
+        dead.append(DeadLetter(key, dead_letter(value, err), err.reason, ref))
 
     async def _prepare(self, w: _Work) -> None:
         tok = self.bundle.tokenizer
@@ -126,7 +136,8 @@ class Pipeline:
                 break
             except BadRequest as e:  # not transient: these posts cannot be served as they are
                 for w in ws:
-                    self._dead(dead, w.post.id.encode(), w.post.model_dump_json().encode(), InvalidPost("inference_rejected", str(e), "infer"))
+                    self._dead(dead, w.post.id.encode(), w.post.model_dump_json().encode(),
+                               InvalidPost("inference_rejected", str(e), "infer"), w.ref)
                 return []
             except TritonError as e:
                 if self.stopping:

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     image_allow_loopback: bool = Field(False, description="allow image URLs on loopback addresses (tests, demo)")
     # aggregates
     redis_prefix: str = Field("emo:", description="prefix of every Redis key the worker writes")
-    bucket_s: int = Field(60, description="width of the time buckets of the aggregates")
+    bucket_s: int = Field(10, description="width of the time buckets of the aggregates (seconds)")
     bucket_ttl_s: int = Field(7 * 86400, description="TTL of time buckets and per-tag counts")
     seen_ttl_s: int = Field(7 * 86400, description="how long a post id is remembered for at-most-once aggregation")
     recent_max: int = Field(500, description="length cap of the recent-results stream")
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="crit | error | warn | info | debug")
     datadir: Path = Field(Path(".stack/faust"), description="Faust's local state folder")
     retry_max_backoff_s: float = Field(10.0, description="cap of the backoff while a dependency is down")
+    dashboard_host: str = Field("127.0.0.1", description="bind address of `emostream dashboard`")
+    dashboard_port: int = Field(8080, description="port of `emostream dashboard`")
 
 
 def markdown_table() -> str:

@@ -1,0 +1,84 @@
+"""Shared pieces of the benchmarks: a random-weight bundle (speed does not depend on the weights), serving it
+under a prefix on the running local Triton, and percentile helpers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from model.architecture import EmotionNet
+from model.bundle import load_bundle, save_bundle
+from model.config import ModelConfig, TrainConfig
+from model.export import ExportOptions, export, model_names
+from model.tokenizer import Tokenizer, Vocab
+from stream.localstack import StackConfig, up
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000) -> Path:
+    """A bundle with random weights and synthetic vocabularies w0..wN / t0..tN."""
+    import torch
+
+    torch.manual_seed(0)
+    tok = Tokenizer(Vocab(["<PAD>", "<UNK>", *[f"w{i}" for i in range(n_words - 2)]]),
+                    Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]))
+    cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size)
+    prep = SimpleNamespace(tokenizer=tok, model_cfg=cfg, manifest_sha256="0" * 64, coverage=None)
+    root = Path(tempfile.mkdtemp(prefix="emostream-bench-"))
+    return save_bundle(root, EmotionNet(cfg).eval(), prep, TrainConfig(), [], {})
+
+
+def serve(bundle_path: Path, prefix: str, combos: list[str], **opts) -> StackConfig:
+    """Export (cpu target) under `prefix` into the stack's repository and load the given ensembles."""
+    import tritonclient.http as httpclient
+
+    cfg = StackConfig()
+    up(cfg, log=lambda *_: None)
+    export(load_bundle(bundle_path), cfg.triton_model_repo.parent, ExportOptions(targets=("cpu",), prefix=prefix, **opts),
+           dirs={"cpu": cfg.triton_model_repo})
+    client = httpclient.InferenceServerClient(cfg.triton_http_url, network_timeout=600)
+    for combo in combos:
+        client.load_model(f"{prefix}emotion_{combo}")
+    client.close()
+    return cfg
+
+
+def unserve(prefix: str) -> None:
+    import shutil
+
+    import tritonclient.http as httpclient
+
+    cfg = StackConfig()
+    client = httpclient.InferenceServerClient(cfg.triton_http_url)
+    for name in reversed(model_names(prefix)):
+        try:
+            client.unload_model(name)
+        except Exception:  # noqa: BLE001 - not loaded
+            pass
+        shutil.rmtree(cfg.triton_model_repo / name, ignore_errors=True)
+    client.close()
+
+
+def pct(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
+
+
+def perf_analyzer_env() -> dict:
+    """perf_analyzer from the tritonclient 2.51 wheel needs libb64 (Debian libb64-0d) and a libcudart.so.12,
+    which the nvidia-pytriton wheel of the stack ships under a mangled name."""
+    libs = ROOT / ".stack" / "perf-libs"
+    libs.mkdir(parents=True, exist_ok=True)
+    link = libs / "libcudart.so.12"
+    if not link.exists():
+        found = sorted((ROOT / ".stack" / "triton" / "venv").rglob("nvidia_pytriton.libs/libcudart-*.so.12*"))
+        if not found:
+            raise RuntimeError("libcudart from the nvidia-pytriton wheel not found: run `emostream stack up` first")
+        link.symlink_to(found[0])
+    if subprocess.run(["sh", "-c", "ldconfig -p | grep -q libb64.so.0d"]).returncode != 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "libb64-0d"], check=True, capture_output=True)
+    return {**os.environ, "LD_LIBRARY_PATH": f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}"}

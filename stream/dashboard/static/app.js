@@ -1,0 +1,114 @@
+// emostream dashboard: renders the `update` events of /api/events (server-sent events); no build step, uPlot vendored.
+"use strict";
+const EMOTIONS = ["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness"];
+const COLORS = { amusement: "#f2cc60", anger: "#f85149", awe: "#a371f7", contentment: "#3fb950",
+                 excitement: "#ff9b4a", disgust: "#9ea73b", fear: "#8b98a5", sadness: "#58a6ff" };
+const $ = (id) => document.getElementById(id);
+const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Number(x).toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d });
+let emoChart = null, sentChart = null, lastUpdate = 0, feedIds = new Set();
+
+function chart(el, series, height) {
+  const opts = { width: el.clientWidth || 600, height, series: [{}, ...series],
+    axes: [{ stroke: "#8b98a5", grid: { stroke: "#26323d" } }, { stroke: "#8b98a5", grid: { stroke: "#26323d" }, size: 50 }],
+    scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi * 1.1, 0.1)] } }, legend: { live: false } };
+  return new uPlot(opts, [[], ...series.map(() => [])], el);
+}
+
+function ensureCharts() {
+  if (emoChart) return;
+  emoChart = chart($("chart-emotions"), EMOTIONS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 340);
+  sentChart = chart($("chart-sentiment"), [{ label: "positive", stroke: "#3fb950", width: 2, fill: "#3fb95022" },
+                                          { label: "negative", stroke: "#f85149", width: 2, fill: "#f8514922" }], 150);
+  window.addEventListener("resize", () => {
+    emoChart.setSize({ width: $("chart-emotions").clientWidth, height: 340 });
+    sentChart.setSize({ width: $("chart-sentiment").clientWidth, height: 150 });
+  });
+}
+
+function renderSeries(ts) {
+  // One point per bucket over the whole last hour, zeros where no post came, so the lines are continuous.
+  ensureCharts();
+  const per = ts.bucket_s, byT = new Map(ts.buckets.map((r) => [r.t, r]));
+  const end = Math.floor(Date.now() / 1000 / per) * per, xs = [];
+  for (let t = end - 3600 + per; t <= end; t += per) xs.push(t);
+  const get = (t, f) => { const r = byT.get(t); return r ? f(r) / per : 0; };
+  emoChart.setData([xs, ...EMOTIONS.map((e) => xs.map((t) => get(t, (r) => r.emotions[e])))]);
+  sentChart.setData([xs, xs.map((t) => get(t, (r) => r.sentiments.positive)), xs.map((t) => get(t, (r) => r.sentiments.negative))]);
+}
+
+function renderSummary(s) {
+  const t = s.totals;
+  $("kpi-posts").textContent = fmt(t.posts);
+  $("kpi-posts").dataset.value = t.posts;
+  $("kpi-rate").textContent = fmt(s.rates_per_s.posts_last_minute, 1);
+  const sent = t.sentiments.positive + t.sentiments.negative;
+  $("kpi-positive").textContent = sent ? fmt(100 * t.sentiments.positive / sent, 0) + " %" : "–";
+  $("kpi-dead").textContent = fmt(s.rates_per_s.dead_last_minute, 2);
+  $("kpi-dead-total").textContent = `${fmt(t.dead_letters)} in total ` + Object.entries(t.dead_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
+  $("kpi-degraded").textContent = fmt(s.rates_per_s.degraded_last_minute, 2);
+  $("kpi-degraded-total").textContent = `${fmt(t.degraded)} in total ` + Object.entries(t.degraded_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
+  $("kpi-lag").textContent = s.consumer_lag === null || s.consumer_lag === undefined ? "–" : fmt(s.consumer_lag);
+  const w = s.workers;
+  $("kpi-workers").textContent = `${w.length} worker${w.length === 1 ? "" : "s"}: ` + w.map((x) => `${fmt(x.posts_out)} out`).join(" · ");
+  const rows = EMOTIONS.map((e) => {
+    const now = s.emotion_share.last_minute[e] * 100, hour = s.emotion_share.last_hour[e] * 100;
+    return `<div class="share-row" data-emotion="${e}"><span>${e}</span><div class="bars">
+      <div class="bar now" style="width:${now}%;background:${COLORS[e]}"></div>
+      <div class="bar hour" style="width:${hour}%;background:${COLORS[e]}"></div></div><span>${fmt(now)} %</span></div>`;
+  });
+  $("share").innerHTML = rows.join("") + `<div class="sub">upper bar: last minute · lower bar: last hour</div>`;
+  $("footer").textContent = `emotion totals: ` + EMOTIONS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
+}
+
+function renderTags(tags) {
+  $("tags").innerHTML = EMOTIONS.map((e) => `<div class="tagbox" style="border-color:${COLORS[e]}"><div class="name">${e}</div>` +
+    (tags[e].length ? tags[e].map((t) => `<div class="tag"><span>#${escapeHtml(t.tag)}</span><span>${t.count}</span></div>`).join("") : `<div class="sub">no tags yet</div>`) + `</div>`).join("");
+}
+
+function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
+
+function renderFeed(rows) {
+  const body = $("feed").querySelector("tbody");
+  for (const r of rows.slice().reverse()) {
+    if (feedIds.has(r.id + r.stream_id)) continue;
+    feedIds.add(r.id + r.stream_id);
+    const tr = document.createElement("tr");
+    tr.className = "new";
+    tr.dataset.id = r.id;
+    const deg = r.degraded.map((d) => `${d.modality}: ${d.reason}`).join(", ");
+    tr.innerHTML = `<td title="${escapeHtml(r.id)}">${escapeHtml(r.id)}</td>
+      <td><span class="badge" style="background:${COLORS[r.emotion]}">${r.emotion}</span></td>
+      <td>${fmt(r.emotion_scores[r.emotion], 2)}</td>
+      <td class="${r.sentiment === "positive" ? "pos" : "neg"}">${r.sentiment}</td>
+      <td>${r.modalities.map((m) => `<span class="mod">${m}</span>`).join("")}</td>
+      <td class="deg">${escapeHtml(deg)}</td><td>${fmt(r.latency_ms)} ms</td>`;
+    body.insertBefore(tr, body.firstChild);
+  }
+  while (body.children.length > 25) body.removeChild(body.lastChild);
+  $("feed-count").textContent = `${body.children.length} shown, newest first`;
+}
+
+function setStatus(live, text) {
+  const el = $("status");
+  el.classList.toggle("stale", !live);
+  el.dataset.state = live ? "live" : "stale";
+  $("status-text").textContent = text;
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("update", (ev) => {
+    const d = JSON.parse(ev.data);
+    lastUpdate = Date.now();
+    renderSummary(d.summary);
+    renderSeries(d.timeseries);
+    renderTags(d.top_tags);
+    renderFeed(d.recent);
+    setStatus(true, "live");
+  });
+  es.addEventListener("stale", (ev) => setStatus(false, "stale: Redis unavailable, retrying"));
+  es.onerror = () => setStatus(false, "stale: dashboard server unreachable, reconnecting");
+}
+
+setInterval(() => { if (lastUpdate && Date.now() - lastUpdate > 8000) setStatus(false, "stale: no update for " + Math.round((Date.now() - lastUpdate) / 1000) + " s"); }, 2000);
+connect();
