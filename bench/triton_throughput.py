@@ -29,10 +29,12 @@ def perf_analyzer(model: str, url: str, concurrency: int, requests: int) -> tupl
     cmd = [str(ROOT / ".venv" / "bin" / "perf_analyzer"), "-m", model, "-u", url, "-i", "grpc", "-b", "1",
            "--concurrency-range", f"{concurrency}:{concurrency}", "--input-data", "zero",
            "--measurement-mode", "count_windows", "--measurement-request-count", str(requests),
-           "--stability-percentage", "25", "--max-trials", "4", "-f", str(out)]
+           "--stability-percentage", "50", "--max-trials", "6", "-f", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=600)
     if res.returncode != 0 or not out.exists():
-        raise RuntimeError(f"perf_analyzer failed: {res.stdout[-1500:]}\n{res.stderr[-1500:]}")
+        # a 2-core box shared by server and clients is noisy: report the failure, keep the other rows
+        print(f"  (perf_analyzer {model} c={concurrency}: {res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-200:]})")
+        return float("nan"), float("nan")
     row = next(csv.DictReader(out.open()))
     return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 

@@ -22,12 +22,15 @@ RUNNER = Path(__file__).with_name("triton_onnx_model.py")
 INPUT = {"image": "image", "text": "text_ids", "tags": "tag_ids"}  # ensemble/encoder input name per modality
 FEATURES = {m: f"{m}_features" for m in MODALITIES}
 OUTPUTS = (("emotion_probs", 8), ("sentiment_probs", 2))
+QUEUE_DELAY_US = {"cpu": 0, "gpu": 500}
 
 
 @dataclass
 class ExportOptions:
     targets: tuple[str, ...] = ("cpu", "gpu")
-    queue_delay_us: int = 500
+    # Dynamic-batcher delay. None = per target: cpu 0 µs (bench/triton_throughput.py: on 2 cores, 0 µs gave the most
+    # throughput at concurrency 8, and the batcher still merges what is queued), gpu 500 µs (not measured: no GPU here).
+    queue_delay_us: int | None = None
     image_batch: int = 32
     batch: int = 256
     cpu_instances: int = 1
@@ -80,7 +83,8 @@ def _model_config(name: str, target: str, mbs: int, inputs, outputs, params: dic
         if opt.gpu_accelerator == "tensorrt":
             inst += ('optimization { execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt" '
                      'parameters { key: "precision_mode" value: "FP16" } } ] } }\n')
-    batching = (f"dynamic_batching {{ max_queue_delay_microseconds: {opt.queue_delay_us} }}\n" if opt.dynamic_batching and mbs else "")
+    delay = opt.queue_delay_us if opt.queue_delay_us is not None else QUEUE_DELAY_US[target]
+    batching = (f"dynamic_batching {{ max_queue_delay_microseconds: {delay} }}\n" if opt.dynamic_batching and mbs else "")
     return (f'name: "{name}"\n{head}max_batch_size: {mbs}\n' + _io("input", inputs) + _io("output", outputs)
             + batching + inst + _params(params))
 
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, default=Path("artifacts/bundles/latest"))
     ap.add_argument("--repo", type=Path, default=Path("triton_repo"))
     ap.add_argument("--targets", nargs="*", default=["cpu", "gpu"], choices=["cpu", "gpu"])
-    ap.add_argument("--queue-delay-us", type=int, default=ExportOptions.queue_delay_us, help="dynamic batcher max queue delay")
+    ap.add_argument("--queue-delay-us", type=int, default=None, help=f"dynamic batcher max queue delay (default per target: {QUEUE_DELAY_US})")
     ap.add_argument("--no-dynamic-batching", action="store_true", help="for the benchmark's batching-off baseline")
     ap.add_argument("--cpu-instances", type=int, default=1)
     ap.add_argument("--gpu-instances", type=int, default=1)

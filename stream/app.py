@@ -54,9 +54,9 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
     # the worker checked the models before starting, hence triton_ready; stats feed the dashboard's worker list
     state: dict = {"triton_ready": True, "started": time.time(), "stats": {"posts_in": 0, "posts_out": 0, "dead": 0}}
 
-    @app.agent(posts, name="classify")
+    @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
     async def classify(stream):
-        client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, s.triton_retries)
+        client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, s.triton_retries, bundle=bundle)
         fetcher = ImageFetcher(s, bundle.image_size)
         aggregates = Aggregates(s)
         pipeline = Pipeline(s, bundle, client, fetcher)
@@ -89,9 +89,10 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
         client = state.get("client")
         if client is not None:
             try:
-                state["triton_ready"] = all([await client._client.is_model_ready(client.model(c)) for c in bundle.combos])
-            except Exception:  # noqa: BLE001 - reported through /health
-                state["triton_ready"] = False
+                await client.check(bundle)  # ready, and still serving this worker's bundle
+                state["triton_ready"], state["triton_error"] = True, None
+            except Exception as e:  # noqa: BLE001 - reported through /health
+                state["triton_ready"], state["triton_error"] = False, str(e)[:500]
         reader = state.get("lag") or LagReader(s.kafka_bootstrap, s.app_id, s.topic_posts)
         state["lag"] = reader
         total = None
@@ -120,7 +121,8 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
             except Exception:  # noqa: BLE001
                 checks["redis"] = False
         ok = all(checks.values())
-        return web.json({"ok": ok, **checks, "model_version": bundle.version}, status=200 if ok else 503)
+        return web.json({"ok": ok, **checks, "model_version": bundle.version, "triton_error": state.get("triton_error")},
+                        status=200 if ok else 503)
 
     @app.page("/metrics")
     async def prom(web, request):
@@ -141,6 +143,6 @@ async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
 
 
 async def aggregate(aggregates: Aggregates, result: BatchResult) -> None:
-    applied = await asyncio.gather(*(aggregates.apply(r) for r in result.records))
+    applied = await aggregates.apply_many(result.records)
     metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))
     await asyncio.gather(*(aggregates.apply_dead(d.ref, d.reason) for d in result.dead))

@@ -56,10 +56,15 @@ class InferResult:
 class EmotionClient:
     """Client for the exported ensembles of one bundle (optionally under a model-name prefix)."""
 
-    def __init__(self, url: str, prefix: str = "", timeout_s: float = 10.0, retries: int = 3, backoff_s: float = 0.2):
+    def __init__(self, url: str, prefix: str = "", timeout_s: float = 10.0, retries: int = 3, backoff_s: float = 0.2,
+                 bundle: BundleInfo | None = None):
+        """With `bundle`, a response from a Triton model version not yet checked against it triggers the check
+        (a new version loaded while the worker runs): ModelMismatch until the worker runs the matching bundle."""
         self.url, self.prefix, self.timeout_s, self.retries, self.backoff_s = url, prefix, timeout_s, retries, backoff_s
         self._client = grpcaio.InferenceServerClient(url)
         self.served_bundle_version: str | None = None
+        self.bundle = bundle
+        self._checked: dict[str, str] = {}  # combo -> Triton version that matched the bundle
 
     def model(self, combo: str) -> str:
         return f"{self.prefix}emotion_{combo}"
@@ -144,8 +149,11 @@ class EmotionClient:
         while True:
             try:
                 res = await self._client.infer(self.model(combo), inputs, outputs=outputs, client_timeout=self.timeout_s)
-                return InferResult(res.as_numpy("emotion_probs"), res.as_numpy("sentiment_probs"),
-                                   res.get_response().model_version)
+                version = res.get_response().model_version
+                if self.bundle is not None and self._checked.get(combo) != version:
+                    await self.check(self.bundle, [combo])  # raises ModelMismatch: the caller backs off, nothing is published
+                    self._checked[combo] = version
+                return InferResult(res.as_numpy("emotion_probs"), res.as_numpy("sentiment_probs"), version)
             except InferenceServerException as e:
                 status = str(e.status())
                 msg = e.message() or str(e)

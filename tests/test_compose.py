@@ -56,11 +56,65 @@ def test_worker_environment_names_are_read_by_the_code():
 
     env = SERVICES["worker"]["environment"]
     fields = {f"EMOSTREAM_{name.upper()}" for name in Settings.model_fields}
-    for key in env:
-        assert key in fields, f"compose sets {key}, which the worker does not read"
+    for name in ("worker", "dashboard"):
+        for key in SERVICES[name]["environment"]:
+            assert key in fields, f"compose sets {key} on {name}, which the code does not read"
     for key in StackConfig().client_env():
         assert key in env and key in fields, f"worker does not set {key}"
     # ports in the addresses match the services' own ports
     assert env["EMOSTREAM_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert re.search(r"@redis:6379/", env["EMOSTREAM_REDIS_URL"])
     assert env["EMOSTREAM_TRITON_GRPC_URL"] == "triton:8001"
+
+
+def test_validates_against_the_compose_specification_schema():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())
+    jsonschema.validate(COMPOSE, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_check_can_fail():
+    import json
+
+    import jsonschema
+    import pytest
+
+    schema = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())
+    bad = {**COMPOSE, "services": {**SERVICES, "worker": {**SERVICES["worker"], "depends_on": {"kafka": {"condition": "whenever"}}}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_every_file_the_compose_file_mounts_exists():
+    for name, svc in SERVICES.items():
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith("./deploy/"):
+                assert (ROOT / src).exists(), f"{name} mounts missing {src}"
+
+
+def test_env_example_lists_every_variable_the_compose_file_reads():
+    text = (ROOT / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)", text))
+    example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")}
+    assert used <= example, f"missing in .env.example: {sorted(used - example)}"
+
+
+def test_monitoring_and_training_are_profiles_and_grafana_dashboard_is_provisioned():
+    import json
+
+    assert SERVICES["prometheus"]["profiles"] == ["monitoring"] and SERVICES["grafana"]["profiles"] == ["monitoring"]
+    assert SERVICES["trainer"]["profiles"] == ["train"]
+    prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    assert jobs["emostream-worker"]["dns_sd_configs"][0]["port"] == int(SERVICES["worker"]["environment"]["EMOSTREAM_WEB_PORT"])
+    dash = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "emostream.json").read_text())
+    exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
+    from stream import metrics
+
+    for m in ("emostream_posts_in_total", "emostream_consumer_lag", "emostream_dead_letters_total", "emostream_end_to_end_seconds"):
+        assert m.removesuffix("_total") in exprs
+        assert any(c._name == m.removesuffix("_total") for c in vars(metrics).values() if hasattr(c, "_name"))
