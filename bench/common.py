@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from model.architecture import EmotionNet
-from model.bundle import load_bundle, save_bundle
+from model.bundle import save_bundle
 from model.config import ModelConfig, TrainConfig
-from model.export import ExportOptions, export, model_names
+from model.export import deploy, undeploy
 from model.tokenizer import Tokenizer, Vocab
 from stream.localstack import StackConfig, up
 
@@ -35,33 +35,15 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
 
 def serve(bundle_path: Path, prefix: str, combos: list[str], **opts) -> StackConfig:
     """Export (cpu target) under `prefix` into the stack's repository and load the given ensembles."""
-    import tritonclient.http as httpclient
-
     cfg = StackConfig()
     up(cfg, log=lambda *_: None)
-    export(load_bundle(bundle_path), cfg.triton_model_repo.parent, ExportOptions(targets=("cpu",), prefix=prefix, **opts),
-           dirs={"cpu": cfg.triton_model_repo})
-    client = httpclient.InferenceServerClient(cfg.triton_http_url, network_timeout=600)
-    for combo in combos:
-        client.load_model(f"{prefix}emotion_{combo}")
-    client.close()
+    deploy(bundle_path, cfg.triton_model_repo, cfg.triton_http_url, prefix, combos, **opts)
     return cfg
 
 
 def unserve(prefix: str) -> None:
-    import shutil
-
-    import tritonclient.http as httpclient
-
     cfg = StackConfig()
-    client = httpclient.InferenceServerClient(cfg.triton_http_url)
-    for name in reversed(model_names(prefix)):
-        try:
-            client.unload_model(name)
-        except Exception:  # noqa: BLE001 - not loaded
-            pass
-        shutil.rmtree(cfg.triton_model_repo / name, ignore_errors=True)
-    client.close()
+    undeploy(cfg.triton_model_repo, cfg.triton_http_url, prefix)
 
 
 def pct(values, q: float) -> float:

@@ -192,3 +192,36 @@ def main(argv: list[str] | None = None) -> int:
     version = export(bundle, args.repo, opt)
     print(f"exported bundle {bundle.version} as Triton version {version} to {args.repo}/{{{','.join(opt.targets)}}}")
     return 0
+
+
+def deploy(bundle_path: Path, repo_dir: Path, http_url: str, prefix: str = "", combos=COMBO_NAMES, **opts) -> int:
+    """Export a bundle (cpu target) into the folder a running Triton serves and load its ensembles there
+    (explicit model control; loading an ensemble loads the encoders and head it wires). Returns the version."""
+    import tritonclient.http as httpclient
+
+    version = export(load_bundle(bundle_path), Path(repo_dir).parent, ExportOptions(targets=("cpu",), prefix=prefix, **opts),
+                     dirs={"cpu": Path(repo_dir)})
+    client = httpclient.InferenceServerClient(http_url, network_timeout=600)
+    try:
+        for combo in combos:
+            client.load_model(f"{prefix}emotion_{combo}")
+    finally:
+        client.close()
+    return version
+
+
+def undeploy(repo_dir: Path, http_url: str, prefix: str) -> None:
+    """Unload every model of a prefix from Triton and delete its folders."""
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    client = httpclient.InferenceServerClient(http_url)
+    try:
+        for name in reversed(model_names(prefix)):
+            try:
+                client.unload_model(name)
+            except InferenceServerException:
+                pass  # not loaded
+            shutil.rmtree(Path(repo_dir) / name, ignore_errors=True)
+    finally:
+        client.close()

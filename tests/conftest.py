@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,34 +86,15 @@ class Served:
 
 def serve_bundle(stack: Endpoints, bundle_path: Path, prefix: str, **opts) -> int:
     """Export a bundle under a model-name prefix into the server's repository and load its ensembles."""
-    import tritonclient.http as httpclient
+    from model.export import deploy
 
-    from model.bundle import load_bundle
-    from model.export import ExportOptions, export, model_names
-
-    version = export(load_bundle(bundle_path), stack.triton_model_repo.parent,
-                     ExportOptions(targets=("cpu",), prefix=prefix, **opts), dirs={"cpu": stack.triton_model_repo})
-    client = httpclient.InferenceServerClient(stack.triton_http_url, network_timeout=300)
-    for name in model_names(prefix):
-        if name.startswith(prefix + "emotion_"):
-            client.load_model(name)  # loads the encoders and the head it wires together
-    client.close()
-    return version
+    return deploy(bundle_path, stack.triton_model_repo, stack.triton_http_url, prefix, **opts)
 
 
 def unserve(stack: Endpoints, prefix: str) -> None:
-    import tritonclient.http as httpclient
+    from model.export import undeploy
 
-    from model.export import model_names
-
-    client = httpclient.InferenceServerClient(stack.triton_http_url)
-    for name in reversed(model_names(prefix)):
-        try:
-            client.unload_model(name)
-        except Exception:  # noqa: BLE001 - already unloaded
-            pass
-        shutil.rmtree(stack.triton_model_repo / name, ignore_errors=True)
-    client.close()
+    undeploy(stack.triton_model_repo, stack.triton_http_url, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -110,6 +110,8 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
         truth["head:" + rec["head"]] += 1
         for d in rec["degraded"]:
             truth[f"degraded:{d['modality']}:{d['reason']}"] += 1
+    for dead in env.collect("dlq", 10**6, timeout_s=3):  # dead letters are counted by reason too
+        truth["dead:" + dead["reason"]] += 1
     assert {k: int(v) for k, v in totals_before.items()} == dict(truth)
     tag_counts = Counter()
     for rec in got:
