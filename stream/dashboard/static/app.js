@@ -16,11 +16,11 @@ function chart(el, series, height) {
 
 function ensureCharts() {
   if (emoChart) return;
-  emoChart = chart($("chart-emotions"), EMOTIONS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 340);
+  emoChart = chart($("chart-emotions"), EMOTIONS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 390);
   sentChart = chart($("chart-sentiment"), [{ label: "positive", stroke: "#3fb950", width: 2, fill: "#3fb95022" },
                                           { label: "negative", stroke: "#f85149", width: 2, fill: "#f8514922" }], 150);
   window.addEventListener("resize", () => {
-    emoChart.setSize({ width: $("chart-emotions").clientWidth, height: 340 });
+    emoChart.setSize({ width: $("chart-emotions").clientWidth, height: 390 });
     sentChart.setSize({ width: $("chart-sentiment").clientWidth, height: 150 });
   });
 }
@@ -50,13 +50,15 @@ function renderSummary(s) {
   $("kpi-lag").textContent = s.consumer_lag === null || s.consumer_lag === undefined ? "–" : fmt(s.consumer_lag);
   const w = s.workers;
   $("kpi-workers").textContent = `${w.length} worker${w.length === 1 ? "" : "s"}: ` + w.map((x) => `${fmt(x.posts_out)} out`).join(" · ");
+  // bars are scaled to the largest share shown, so eight shares of ~12 % stay readable
+  const top = Math.max(0.01, ...EMOTIONS.flatMap((e) => [s.emotion_share.last_minute[e], s.emotion_share.last_hour[e]]));
   const rows = EMOTIONS.map((e) => {
-    const now = s.emotion_share.last_minute[e] * 100, hour = s.emotion_share.last_hour[e] * 100;
+    const now = s.emotion_share.last_minute[e], hour = s.emotion_share.last_hour[e];
     return `<div class="share-row" data-emotion="${e}"><span>${e}</span><div class="bars">
-      <div class="bar now" style="width:${now}%;background:${COLORS[e]}"></div>
-      <div class="bar hour" style="width:${hour}%;background:${COLORS[e]}"></div></div><span>${fmt(now)} %</span></div>`;
+      <div class="bar now" style="width:${100 * now / top}%;background:${COLORS[e]}"></div>
+      <div class="bar hour" style="width:${100 * hour / top}%;background:${COLORS[e]}"></div></div><span>${fmt(100 * now)} %</span></div>`;
   });
-  $("share").innerHTML = rows.join("") + `<div class="sub">upper bar: last minute · lower bar: last hour</div>`;
+  $("share").innerHTML = rows.join("") + `<div class="sub">upper bar: last minute · lower bar: last hour (scaled to the largest share)</div>`;
   $("footer").textContent = `emotion totals: ` + EMOTIONS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
 }
 
