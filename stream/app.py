@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import time
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -52,7 +51,7 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
     )
     posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
     # the worker checked the models before starting, hence triton_ready; stats feed the dashboard's worker list
-    state: dict = {"triton_ready": True, "started": time.time(), "stats": {"posts_in": 0, "posts_out": 0, "dead": 0}}
+    state: dict = {"triton_ready": True, "stats": {"posts_in": 0, "posts_out": 0, "dead": 0}}
 
     @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
     async def classify(stream):
@@ -66,7 +65,7 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
                 try:
                     batch = [Incoming(e.message.key, e.message.value, e.message.timestamp,
                                       f"{e.message.topic}:{e.message.partition}:{e.message.offset}") for e in events]
-                    result = await pipeline.process(batch)
+                    result = await pipeline.process_isolating(batch)
                     await retry_forever("kafka_produce", lambda: publish(app, s, result), s)
                     await retry_forever("redis", lambda: aggregate(aggregates, result), s)
                     stats = state["stats"]
@@ -93,11 +92,11 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
                 state["triton_ready"], state["triton_error"] = True, None
             except Exception as e:  # noqa: BLE001 - reported through /health
                 state["triton_ready"], state["triton_error"] = False, str(e)[:500]
-        reader = state.get("lag") or LagReader(s.kafka_bootstrap, s.app_id, s.topic_posts)
-        state["lag"] = reader
         total = None
         try:
-            lags = await asyncio.to_thread(reader.read)
+            if "lag" not in state:
+                state["lag"] = await asyncio.to_thread(LagReader, s.kafka_bootstrap, s.app_id, s.topic_posts)
+            lags = await asyncio.to_thread(state["lag"].read)
             for p, lag in lags.items():
                 metrics.CONSUMER_LAG.labels(str(p)).set(lag)
             total = sum(lags.values())

@@ -71,6 +71,28 @@ class Pipeline:
         self._inflight = asyncio.Semaphore(s.max_inflight)
         self.stopping = False
 
+    async def process_isolating(self, batch: list[Incoming]) -> BatchResult:
+        """process(), and when it fails on something unforeseen (a bug, not a dependency), again post by post so
+        that the one post that breaks it becomes a dead letter (`internal_error`) and the others go through."""
+        try:
+            return await self.process(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - isolated below, logged with its traceback
+            log.exception("batch of %d failed; retrying post by post", len(batch))
+        records, dead = [], []
+        for msg in batch:
+            try:
+                one = await self.process([msg])
+                records += one.records
+                dead += one.dead
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - this post is the poison pill
+                log.exception("post at %s failed", msg.ref)
+                self._dead(dead, msg.key, msg.value, InvalidPost("internal_error", f"{type(e).__name__}: {e}", "process"), msg.ref)
+        return BatchResult(records, dead)
+
     async def process(self, batch: list[Incoming]) -> BatchResult:
         dead: list[DeadLetter] = []
         works: list[_Work] = []
