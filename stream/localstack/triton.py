@@ -1,6 +1,7 @@
 """Triton Inference Server 2.51 from the nvidia-pytriton wheel, CPU only, python backend, explicit model control."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -72,8 +73,6 @@ class Triton:
 
     def env(self) -> dict[str, str]:
         """LD_LIBRARY_PATH: libpython for the stub and the wheel's bundled libs; PATH: the serving venv first."""
-        import os
-
         libs = [sysconfig.get_config_var("LIBDIR"), str(self._server_dir.parent.parent / "nvidia_pytriton.libs")]
         old = os.environ.get("LD_LIBRARY_PATH")
         return {
