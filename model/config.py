@@ -39,4 +39,4 @@ class TrainConfig(BaseModel):
     image_weights: str = Field("none", description="'none', 'imagenet' (torchvision download) or a path to a state_dict")
     word_vectors: Path | None = Field(None, description="word2vec (.bin/.txt) or GloVe (.txt, no header) file")
     heads: tuple[str, ...] | None = Field(None, description="train only these heads (single-task baselines); None = all seven")
-    workers: int = 0
+    checkpoint_dir: Path | None = Field(None, description="write last.pt and best.pt (weights, optimiser, epoch) here each epoch")

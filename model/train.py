@@ -99,7 +99,10 @@ def fit(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=p
                         "seconds": time.monotonic() - t0, "examples_per_s": n / (time.monotonic() - t0)})
         log(f"epoch {epoch:2d} train {total / max(n, 1):.3f} val {val_loss:.3f} | "
             + " ".join(f"{paper_name(c)} {a:.2f}" for c, a in acc.items()))
-        if val_loss < best - 1e-4:
+        improved = val_loss < best - 1e-4
+        if cfg.checkpoint_dir:
+            _checkpoint(cfg.checkpoint_dir, model, opt, epoch, val_loss, improved)
+        if improved:
             best, best_state, bad = val_loss, copy.deepcopy(model.state_dict()), 0
         else:
             bad += 1
@@ -111,6 +114,16 @@ def fit(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=p
     return history
 
 
+def _checkpoint(folder: Path, model, opt, epoch: int, val_loss: float, best: bool) -> None:
+    """last.pt every epoch, best.pt when the validation loss improved (resumable: weights, optimiser, epoch)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {"epoch": epoch, "val_loss": val_loss, "model": model.state_dict(), "optimizer": opt.state_dict()}
+    torch.save(state, folder / "last.pt")
+    if best:
+        torch.save(state, folder / "best.pt")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="emostream train", description="Train the multimodal multitask model and write a model bundle.")
     ap.add_argument("--manifest", type=Path, required=True, help="JSONL manifest (docs/DATA.md)")
@@ -119,14 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--no-freeze", action="store_true", help="fine-tune DenseNet too (slow on a CPU)")
     for name, field in TrainConfig.model_fields.items():
-        if name in ("freeze_image", "heads"):
+        if name in ("freeze_image", "heads", "checkpoint_dir"):
             continue
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(field.default) if field.default is not None else Path,
                         default=field.default, help=field.description)
     ap.add_argument("--heads", nargs="*", choices=COMBO_NAMES, help="train only these heads (default: all seven)")
+    ap.add_argument("--checkpoint-dir", type=Path, default=Path("artifacts/checkpoints"), help="last.pt / best.pt each epoch")
     args = ap.parse_args(argv)
-    cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig.model_fields if k not in ("freeze_image", "heads")},
-                      freeze_image=not args.no_freeze, heads=tuple(args.heads) if args.heads else None)
+    skip = ("freeze_image", "heads", "checkpoint_dir")
+    cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig.model_fields if k not in skip},
+                      freeze_image=not args.no_freeze, heads=tuple(args.heads) if args.heads else None,
+                      checkpoint_dir=args.checkpoint_dir)
     from .bundle import save_bundle
 
     prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size))

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="bind address of /health and /metrics")
     web_port: int = Field(6066, description="port of /health and /metrics")
     log_level: str = Field("info", description="crit | error | warn | info | debug")
+    log_json: bool = Field(False, description="one JSON object per log line (structured logs)")
     datadir: Path = Field(Path(".stack/faust"), description="Faust's local state folder")
     retry_max_backoff_s: float = Field(10.0, description="cap of the backoff while a dependency is down")
     dashboard_host: str = Field("127.0.0.1", description="bind address of `emostream dashboard`")

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.config
 import sys
 
 from model.bundle_info import BundleInfo
 
 from .kafka_admin import ensure_topics
+from .logs import logging_config
 from .settings import Settings
 from .triton_client import EmotionClient, TritonError
 
@@ -29,15 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-models", action="store_true", help="ask Triton to load the ensembles if they are not loaded")
     args = ap.parse_args(argv)
     s = Settings()
-    logging.basicConfig(level=s.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("kafka", "aiokafka"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    level = {"crit": "CRITICAL", "warn": "WARNING"}.get(s.log_level, s.log_level.upper())
+    config = logging_config(level, s.log_json)
+    logging.config.dictConfig(config)
     try:
         bundle = BundleInfo.load(s.bundle)
         created = ensure_topics(s.kafka_bootstrap, [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
         if created:
-            print(f"created topics: {', '.join(created)}", flush=True)
+            logging.getLogger("emostream.worker").info("created topics: %s", ", ".join(created))
         asyncio.run(startup_check(s, bundle, load=args.load_models))
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -47,6 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     app = create_app(s, bundle)
-    worker = Worker(app, loglevel=s.log_level, quiet=True, redirect_stdouts=False)
+    worker = Worker(app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config)
     worker.execute_from_commandline()
     return 0

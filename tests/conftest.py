@@ -55,6 +55,8 @@ class TrainedDemo:
     manifest: "object"
     bundle_path: "object"
     test_metrics: dict
+    checkpoints: "object"
+    epochs: int
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +70,13 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
 
     root = tmp_path_factory.mktemp("demo")
     manifest = generate(root / "data", n=960, seed=1)
-    cfg = TrainConfig(lr=0.001, max_epochs=15, patience=4, seed=1)
+    cfg = TrainConfig(lr=0.001, max_epochs=15, patience=4, seed=1, checkpoint_dir=root / "checkpoints")
     prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
     model = build_model(prep, cfg, root / "cache", log=lambda *_: None)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None, progress=False)
     test = evaluate_heads(model, prep.splits["test"])
     path = save_bundle(root / "bundles", model, prep, cfg, history, test)
-    return TrainedDemo(manifest, path, test)
+    return TrainedDemo(manifest, path, test, root / "checkpoints", len(history))
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,14 @@ def test_predict_any_subset_uses_matching_head(demo_bundle):
     assert b.predict({"tags": ["#x"], "image": img})["head"] == "image_tags"
     with pytest.raises(ValueError, match="at least one modality"):
         b.predict({"text": "", "tags": None})
+
+
+def test_checkpoints_hold_the_last_and_the_best_epoch(demo_bundle):
+    import torch
+
+    last = torch.load(demo_bundle.checkpoints / "last.pt", weights_only=True)
+    best = torch.load(demo_bundle.checkpoints / "best.pt", weights_only=True)
+    assert last["epoch"] == demo_bundle.epochs
+    assert best["epoch"] <= last["epoch"] and best["val_loss"] <= last["val_loss"]
+    assert set(last["model"]) == set(load_bundle(demo_bundle.bundle_path).model.state_dict())
+    assert last["optimizer"]["state"]

@@ -173,6 +173,6 @@ def pipeline_env(stack, served, tmp_path_factory):
 
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
     env.log_dir = tmp_path_factory.mktemp("worker-logs")
-    env.start_worker(env.log_dir)
+    env.start_worker(env.log_dir, EMOSTREAM_LOG_JSON="true")
     yield env
     env.stop()

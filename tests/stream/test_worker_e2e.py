@@ -143,3 +143,11 @@ def test_health_and_metrics(pipeline_env):
     posts_in = [l for l in text.splitlines() if l.startswith("emostream_posts_in_total ")]
     assert posts_in and float(posts_in[0].split()[1]) > 0
     assert "emostream_triton_seconds_bucket" in text and "emostream_dead_letters_total{" in text
+
+
+def test_structured_logs(pipeline_env):
+    lines = [l for f in pipeline_env.log_dir.glob("worker-*.log") for l in f.read_text().splitlines() if l.strip()]
+    assert lines
+    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["logger"] == "stream.pipeline" and "dead letter" in r["message"] for r in records)
