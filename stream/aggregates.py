@@ -99,21 +99,24 @@ class Aggregates:
             pipe.hset(f"{self.s.redis_prefix}lag", mapping={"total": lag, "updated": time.time()})
         await pipe.execute()
 
-    def _args(self, rec: EmotionRecord, bucket: int) -> list:
+    def _args(self, rec: EmotionRecord, bucket: int, payload: str | None = None) -> list:
         degraded = [f"{d.modality}:{d.reason}" for d in rec.degraded]
         return [self.s.redis_prefix, rec.id, self.s.seen_ttl_s, rec.emotion, rec.sentiment, rec.head, bucket,
-                self.s.bucket_ttl_s, json.dumps(degraded), json.dumps(sorted(set(rec.tags))), rec.model_dump_json(), self.s.recent_max]
+                self.s.bucket_ttl_s, json.dumps(degraded), json.dumps(sorted(set(rec.tags))),
+                payload if payload is not None else rec.model_dump_json(), self.s.recent_max]
 
     async def apply(self, rec: EmotionRecord, now: float | None = None) -> bool:
         """Count one record once. Redis errors propagate (the worker retries with backoff)."""
         return bool(await self._script(args=self._args(rec, self._bucket(now))))
 
-    async def apply_many(self, records: list[EmotionRecord], now: float | None = None) -> list[bool]:
-        """apply() for a batch in one round trip (a pipeline of the same atomic script, one call per record)."""
+    async def apply_many(self, records: list[EmotionRecord], payloads: list[str] | None = None,
+                         now: float | None = None) -> list[bool]:
+        """apply() for a batch in one round trip (a pipeline of the same atomic script, one call per record);
+        `payloads` are the records' JSON when the caller has it already."""
         if not records:
             return []
         bucket = self._bucket(now)
         pipe = self.redis.pipeline(transaction=False)
-        for rec in records:
-            await self._script(args=self._args(rec, bucket), client=pipe)
+        for i, rec in enumerate(records):
+            await self._script(args=self._args(rec, bucket, payloads[i] if payloads else None), client=pipe)
         return [bool(r) for r in await pipe.execute()]

@@ -132,7 +132,8 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
 
 async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
     """Send every output and dead letter, then wait until Kafka acknowledged all of them."""
-    futs = [await app.producer.send(s.topic_output, r.id.encode(), r.model_dump_json().encode(), None, None, None) for r in result.records]
+    futs = [await app.producer.send(s.topic_output, r.id.encode(), p.encode(), None, None, None)
+            for r, p in zip(result.records, result.payloads)]
     futs += [await app.producer.send(s.topic_dlq, d.key, d.value, None, None, None) for d in result.dead]
     await asyncio.gather(*futs)
     for r in result.records:
@@ -142,6 +143,6 @@ async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
 
 
 async def aggregate(aggregates: Aggregates, result: BatchResult) -> None:
-    applied = await aggregates.apply_many(result.records)
+    applied = await aggregates.apply_many(result.records, result.payloads)
     metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))
     await asyncio.gather(*(aggregates.apply_dead(d.ref, d.reason) for d in result.dead))

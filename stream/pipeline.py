@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -63,6 +64,11 @@ class _Work:
 class BatchResult:
     records: list[EmotionRecord]
     dead: list[DeadLetter]
+
+    @cached_property
+    def payloads(self) -> list[str]:
+        """Each record as JSON, serialised once for Kafka and Redis both."""
+        return [r.model_dump_json() for r in self.records]
 
 
 class Pipeline:

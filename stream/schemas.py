@@ -61,16 +61,17 @@ def parse_post(raw: bytes | None, s: Settings) -> Post:
     except ValidationError as e:
         detail = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'post'}: {err['msg']}" for err in e.errors(include_url=False))
         raise InvalidPost("invalid", detail) from e
-    checks = [
-        (len(post.id) == 0 or len(post.id) > s.max_id_chars, f"id length {len(post.id)} not in 1..{s.max_id_chars}"),
+    if not 1 <= len(post.id) <= s.max_id_chars:
+        raise InvalidPost("invalid", f"id length {len(post.id)} not in 1..{s.max_id_chars}")
+    too_large = [
         (post.text is not None and len(post.text) > s.max_text_chars, f"text longer than {s.max_text_chars} characters"),
         (post.tags is not None and len(post.tags) > s.max_tags, f"more than {s.max_tags} tags"),
         (any(len(t) > s.max_tag_chars for t in post.tags or ()), f"a tag longer than {s.max_tag_chars} characters"),
         (post.image_url is not None and len(post.image_url) > s.max_url_chars, f"image_url longer than {s.max_url_chars}"),
     ]
-    for failed, why in checks:
+    for failed, why in too_large:
         if failed:
-            raise InvalidPost("too_large" if "id length" not in why else "invalid", why)
+            raise InvalidPost("too_large", why)
     return post
 
 

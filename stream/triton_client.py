@@ -93,7 +93,6 @@ class EmotionClient:
                     if not missing:
                         return
             except InferenceServerException as e:
-                last = e
                 log.debug("triton not ready yet: %s", e)
             if time.monotonic() > deadline:
                 what = ", ".join(self.model(c) for c in missing)

@@ -72,17 +72,14 @@ def test_redis_round_trip(stack, unique):
 
 def _load_echo(http_client, name: str) -> None:
     """Load the echo model under a fresh name from files sent in the request (explicit model control)."""
-    config = (ECHO / "config.pbtxt").read_text()
-    # The repository API takes the config as JSON; this subset maps 1:1 from the pbtxt above.
-    cfg = {
-        "name": name, "backend": "python", "max_batch_size": 16,
-        "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": [4]}],
-        "output": [{"name": "y", "data_type": "TYPE_FP32", "dims": [4]}],
-        "dynamic_batching": {"max_queue_delay_microseconds": 2000},
-        "instance_group": [{"kind": "KIND_CPU", "count": 1}],
-    }
-    assert '"python"' in config and "max_queue_delay_microseconds: 2000" in config  # keep both in step
-    http_client.load_model(name, config=json.dumps(cfg), files={"file:1/model.py": (ECHO / "1" / "model.py").read_bytes()})
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    # The repository API takes the config as JSON: convert the model's config.pbtxt.
+    cfg = text_format.Parse((ECHO / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    cfg.name = name
+    http_client.load_model(name, config=json_format.MessageToJson(cfg, preserving_proto_field_name=True),
+                           files={"file:1/model.py": (ECHO / "1" / "model.py").read_bytes()})
 
 
 def test_triton_python_backend_http_grpc_and_dynamic_batching(stack, unique):
