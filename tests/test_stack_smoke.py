@@ -122,3 +122,26 @@ def test_triton_python_backend_http_grpc_and_dynamic_batching(stack, unique):
     finally:
         http.unload_model(name)
         http.close()
+
+
+def test_kafka_storage_format_survives_cluster_ids_that_look_like_options(stack, tmp_path, monkeypatch):
+    """A random KRaft cluster id starts with '-' about once in 64 draws; the storage tool read it as an
+    option and the format failed (a real CI failure). The first draw here is forced to such an id."""
+    import uuid
+
+    from stream.localstack import StackConfig
+    from stream.localstack import kafka as kafka_mod
+
+    real = kafka_mod.Kafka(StackConfig())
+    assert real.installed(), "the stack fixture installs the Kafka jars"
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=bytes(range(16)))])
+    monkeypatch.setattr(kafka_mod.uuid, "uuid4", lambda: next(draws))
+    assert kafka_mod.base64.urlsafe_b64encode(b"\xf8" + bytes(15)).startswith(b"-")
+
+    fresh = kafka_mod.Kafka(StackConfig(dir=tmp_path))
+    fresh.libs.parent.mkdir(parents=True)
+    fresh.libs.symlink_to(real.libs, target_is_directory=True)
+    fresh.prepare()
+
+    meta = dict(line.split("=", 1) for line in (fresh.data / "meta.properties").read_text().splitlines() if "=" in line)
+    assert meta["cluster.id"] == kafka_mod.base64.urlsafe_b64encode(bytes(range(16))).decode().rstrip("=")

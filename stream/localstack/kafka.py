@@ -14,6 +14,16 @@ KAFKA_VERSION = "4.1.1"
 HERE = Path(__file__).resolve().parent
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+    Like Kafka's own Uuid.randomUuid(), ids starting with '-' are redrawn: command-line
+    parsers read them as options (this broke a CI run, about one format in 64)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class Kafka:
     name = "kafka"
 
@@ -81,7 +91,7 @@ class Kafka:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         res = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="), "-c", str(props), "--ignore-formatted"),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}", "--config", str(props), "--ignore-formatted"),
             capture_output=True, text=True,
         )
         if res.returncode != 0:
