@@ -1,5 +1,5 @@
 """The Faust worker: consume `posts` in micro-batches, run the pipeline, publish results and dead letters,
-update the Redis aggregates, then let the batch's offsets be committed (at-least-once; docs/DELIVERY.md)."""
+update the Redis aggregates, then let the batch's offsets be committed (at-least-once; docs/ARCHITECTURE.md, "Delivery, failure by failure")."""
 from __future__ import annotations
 
 import asyncio
