@@ -1,15 +1,22 @@
-"""Redis goes down mid-stream: the worker pauses on the batch it holds, retries, and once Redis is back every
-post is published and counted exactly once (nothing dropped, nothing dead-lettered, nothing double-counted)."""
+"""A dependency goes down mid-stream (Redis stopped; the Triton model unloaded): the worker pauses on the batch it
+holds, retries, and once the dependency is back every post is published (and counted exactly once in Redis):
+nothing dropped, nothing dead-lettered, nothing double-counted."""
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 import redis
 
+import tritonclient.http as httpclient
+
 from stream.kafka_admin import ensure_topics
+from tests.conftest import serve_bundle, unserve
 from tests.stream.conftest import WorkerEnv, free_port
 
 pytestmark = pytest.mark.stack
@@ -20,6 +27,14 @@ def _metric(port: int, name: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         lines = [l for l in r.read().decode().splitlines() if l.startswith(name)]
     return sum(float(l.split()[-1]) for l in lines)
+
+
+def _health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:  # 503 while a check fails
+        return json.loads(e.read())
 
 
 def _wait(pred, timeout_s: float, what: str):
@@ -89,3 +104,37 @@ def test_redis_outage_pauses_and_loses_nothing(stack, served, tmp_path):
     finally:
         env.stop()
         r.stop()
+
+
+def test_triton_model_unloaded_pauses_and_loses_nothing(stack, demo_bundle, tmp_path):
+    prefix = f"out{uuid.uuid4().hex[:6]}_"
+    serve_bundle(stack, demo_bundle.bundle_path, prefix)
+    env = WorkerEnv(stack, demo_bundle.bundle_path, prefix)
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
+    triton = httpclient.InferenceServerClient(stack.triton_http_url)
+    ensemble = f"{prefix}emotion_text_tags"
+    try:
+        _, port = env.start_worker(tmp_path, EMOSTREAM_RETRY_MAX_BACKOFF_S="1")
+        before = [{"id": f"a{i}-{env.uid}", "text": f"calm quiet lake {i}", "tags": ["lake"]} for i in range(10)]
+        env.produce(before)
+        assert len(env.collect("out", len(before), timeout_s=60)) == len(before)
+
+        triton.unload_model(ensemble)
+        during = [{"id": f"b{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun"]} for i in range(50)]
+        env.produce(during)
+        _wait(lambda: _metric(port, 'emostream_dependency_retries_total{dependency="triton"}') >= 3, 60,
+              "the worker retrying Triton")
+        _wait(lambda: _health(port).get("triton_ready") is False, 30, "/health to report Triton not ready")
+        assert len(env.collect("out", 10**6, timeout_s=3)) == len(before), "nothing can be labelled without the model"
+
+        triton.load_model(ensemble)
+        ids = {p["id"] for p in during}
+        out = [rec for rec in env.collect("out", 10**6, timeout_s=90, ids=ids) if rec["id"] in ids]
+        assert {rec["id"] for rec in out} == ids, "posts lost across the Triton outage"
+        assert {rec["head"] for rec in out} == {"text_tags"}
+        assert not env.collect("dlq", 1, timeout_s=2), "a down dependency must not make dead letters"
+        _wait(lambda: _health(port).get("triton_ready") is True, 30, "/health to report Triton ready again")
+    finally:
+        env.stop()
+        triton.close()
+        unserve(stack, prefix)
