@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import redis
 from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +28,66 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(pred, timeout_s: float, what: str) -> None:
+    """Poll pred() until it is true; an exception counts as 'not yet'. AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:  # noqa: BLE001 - not yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def worker_health(port: int) -> dict:
+    """A worker's /health document, also when it answers 503 (a check failing)."""
+    try:
+        return get_json(f"http://127.0.0.1:{port}/health")
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read())
+
+
+def worker_metric(port: int, name: str, **labels) -> float:
+    """Sum of a worker's Prometheus samples called `name` whose labels include `labels`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == name and labels.items() <= s.labels.items())
+
+
+class OwnRedis:
+    """A redis-server of one test's own on a free port, so it can be stopped and restarted without touching the
+    shared one. append_only=True keeps what was written across a restart (fsync on every write)."""
+
+    def __init__(self, data_dir: Path, append_only: bool = False):
+        self.port, self.dir, self.append_only, self.proc = free_port(), data_dir, append_only, None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True)
+
+    def start(self) -> None:
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.append_only else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                      *aof, "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), 10, "redis")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 class _Images(BaseHTTPRequestHandler):

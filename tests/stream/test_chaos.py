@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import WorkerEnv
+from tests.stream.conftest import WorkerEnv, wait_for
 
 pytestmark = pytest.mark.stack
 POSTS = 1200
@@ -54,10 +54,8 @@ def test_workers_killed_on_a_schedule_lose_and_double_count_nothing(stack, serve
         print(f"chaos: {len(out)} output records for {POSTS} posts ({len(out) - POSTS} re-deliveries), kills {kills}")
         totals = f"{env.redis_prefix}totals"
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and int(r.hget(totals, "posts") or 0) < POSTS:
-            time.sleep(0.5)
-        time.sleep(2)
+        wait_for(lambda: int(r.hget(totals, "posts") or 0) >= POSTS, 60, "every post counted")
+        time.sleep(2)  # a double count would show up here
         assert int(r.hget(totals, "posts") or 0) == POSTS, f"{len(out)} output records (re-deliveries included)"
         assert not env.collect("dlq", 1, timeout_s=2)
         assert all(p.poll() is None for p in alive), "the surviving workers should still run"

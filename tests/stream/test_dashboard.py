@@ -2,62 +2,31 @@
 updates the feed without a reload, and shows a stale indicator while its Redis is down, recovering after."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
-import redis
 
 from model.labels import EMOTIONS
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import ROOT, WorkerEnv, free_port
+from tests.stream.conftest import ROOT, OwnRedis, WorkerEnv, free_port, get_json, wait_for
 
 pytestmark = pytest.mark.stack
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "artifacts" / "screenshots" / "dashboard.png"
 
 
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.loads(r.read())
-
-
-def _wait(pred, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # noqa: BLE001 - not yet
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory):
-    """A Redis of this test's own (so it can be stopped and restarted without touching the shared one)."""
-    port = free_port()
-    d = tmp_path_factory.mktemp("redis")
-
-    def start():
-        p = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                              "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(lambda: redis.Redis(port=port).ping(), 10, "redis")
-        return p
-
-    state = {"proc": start(), "start": start, "port": port}
-    yield state
-    state["proc"].terminate()
-    state["proc"].wait(10)
+    """A Redis of this module's own (so it can be stopped and restarted without touching the shared one)."""
+    r = OwnRedis(tmp_path_factory.mktemp("redis"))
+    r.start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +34,13 @@ def live(stack, served, own_redis, image_server, tmp_path_factory):
     env = WorkerEnv(stack, served.bundle_path, served.prefix)
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
     logs = tmp_path_factory.mktemp("dash-logs")
-    redis_url = f"redis://127.0.0.1:{own_redis['port']}/0"
-    env.start_worker(logs, EMOSTREAM_REDIS_URL=redis_url)
+    env.start_worker(logs, EMOSTREAM_REDIS_URL=own_redis.url)
     port = free_port()
     dash = subprocess.Popen([sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
-                            env=env.env(0, EMOSTREAM_REDIS_URL=redis_url), cwd=ROOT, start_new_session=True,
+                            env=env.env(0, EMOSTREAM_REDIS_URL=own_redis.url), cwd=ROOT, start_new_session=True,
                             stdout=open(logs / "dashboard.log", "wb"), stderr=subprocess.STDOUT)
-    _wait(lambda: _get(f"http://127.0.0.1:{port}/health")["ok"], 30, "dashboard health")
-    yield env, f"http://127.0.0.1:{port}", redis.Redis(port=own_redis["port"], decode_responses=True)
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/health")["ok"], 30, "dashboard health")
+    yield env, f"http://127.0.0.1:{port}", own_redis.client()
     os.killpg(dash.pid, signal.SIGTERM)
     env.stop()
 
@@ -93,26 +61,26 @@ def test_json_api_matches_redis(live, image_server):
     posts = _posts(env, 24, 0, image_server)
     env.produce(posts + [b"{broken"])
     p = env.redis_prefix
-    _wait(lambda: int(r.hget(p + "totals", "posts") or 0) == 24 and int(r.hget(p + "totals", "dead:bad_json") or 0) == 1, 60, "aggregates")
-    s = _get(base + "/api/summary")
+    wait_for(lambda: int(r.hget(p + "totals", "posts") or 0) == 24 and int(r.hget(p + "totals", "dead:bad_json") or 0) == 1, 60, "aggregates")
+    s = get_json(base + "/api/summary")
     totals = r.hgetall(p + "totals")
     assert s["totals"]["posts"] == 24
     assert s["totals"]["emotions"] == {e: int(totals.get(f"emotion:{e}", 0)) for e in EMOTIONS}
     assert s["totals"]["dead_by_reason"] == {"bad_json": 1}
     assert s["totals"]["degraded_by_reason"] == {"image:http_404": 5}
     assert abs(sum(s["emotion_share"]["last_hour"].values()) - 1) < 1e-9
-    ts = _get(base + "/api/timeseries?minutes=10")
+    ts = get_json(base + "/api/timeseries?minutes=10")
     assert sum(b["posts"] for b in ts["buckets"]) == 24
-    tags = _get(base + "/api/top-tags?n=3")
+    tags = get_json(base + "/api/top-tags?n=3")
     for e in EMOTIONS:
         assert tags[e] == [{"tag": t, "count": int(c)} for t, c in r.zrevrange(p + "top:" + e, 0, 2, withscores=True)]
-    recent = _get(base + "/api/recent?n=5")
+    recent = get_json(base + "/api/recent?n=5")
     sid = [tuple(map(int, x["stream_id"].split("-"))) for x in recent]
     assert len(recent) == 5 and sid == sorted(sid, reverse=True)
     with pytest.raises(urllib.error.HTTPError) as e:
-        _get(base + "/api/recent?n=abc")
+        get_json(base + "/api/recent?n=abc")
     assert e.value.code == 400
-    _wait(lambda: len(_get(base + "/api/summary")["workers"]) == 1, 15, "worker heartbeat")
+    wait_for(lambda: len(get_json(base + "/api/summary")["workers"]) == 1, 15, "worker heartbeat")
 
 
 def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
@@ -139,7 +107,7 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
         new = _posts(env, 6, 100)
         env.produce(new)
         page.wait_for_selector(f"#feed tr[data-id='{new[-1]['id']}']", timeout=30000)
-        _wait(lambda: int(r.hget(p + "totals", "posts")) == want + 6, 30, "new aggregates")
+        wait_for(lambda: int(r.hget(p + "totals", "posts")) == want + 6, 30, "new aggregates")
         page.wait_for_function(f"document.querySelector('#kpi-posts').dataset.value == '{want + 6}'", timeout=20000)
         assert loads == []
         top = r.zrevrange(p + "top:" + EMOTIONS[0], 0, 0)
@@ -148,11 +116,10 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         # Redis goes away: the page says so; Redis comes back (empty): the page is live again
-        own_redis["proc"].terminate()
-        own_redis["proc"].wait(10)
+        own_redis.stop()
         page.wait_for_selector("#status[data-state=stale]", timeout=20000)
         assert "stale" in page.inner_text("#status")
-        own_redis["proc"] = own_redis["start"]()
+        own_redis.start()
         page.wait_for_selector("#status[data-state=live]", timeout=30000)
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000

@@ -3,92 +3,39 @@ holds, retries, and once the dependency is back every post is published (and cou
 nothing dropped, nothing dead-lettered, nothing double-counted."""
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-import redis
-
 import tritonclient.http as httpclient
 
 from stream.kafka_admin import ensure_topics
 from tests.conftest import serve_bundle, unserve
-from tests.stream.conftest import WorkerEnv, free_port
+from tests.stream.conftest import OwnRedis, WorkerEnv, wait_for, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
 MAX_BATCH = 16
-
-
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        lines = [l for l in r.read().decode().splitlines() if l.startswith(name)]
-    return sum(float(l.split()[-1]) for l in lines)
-
-
-def _health(port: int) -> dict:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:  # 503 while a check fails
-        return json.loads(e.read())
-
-
-def _wait(pred, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class AppendOnlyRedis:
-    """A Redis of this test's own with an fsync-always append-only file, so a restart keeps what was counted."""
-
-    def __init__(self, d):
-        self.port, self.dir, self.proc = free_port(), d, None
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                                      "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(self._pings, 10, "redis")
-
-    def _pings(self) -> bool:
-        try:
-            return redis.Redis(port=self.port, socket_timeout=1).ping()
-        except redis.RedisError:
-            return False
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+RETRIES = "emostream_dependency_retries_total"
 
 
 def test_redis_outage_pauses_and_loses_nothing(stack, served, tmp_path):
-    r = AppendOnlyRedis(tmp_path)
+    r = OwnRedis(tmp_path, append_only=True)  # a restart keeps what was counted
     r.start()
     env = WorkerEnv(stack, served.bundle_path, served.prefix)
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
     totals = f"{env.redis_prefix}totals"
-    client = redis.Redis(port=r.port, decode_responses=True)
+    client = r.client()
     try:
-        _, port = env.start_worker(tmp_path, EMOSTREAM_REDIS_URL=f"redis://127.0.0.1:{r.port}/0",
+        _, port = env.start_worker(tmp_path, EMOSTREAM_REDIS_URL=r.url,
                                    EMOSTREAM_MAX_BATCH=str(MAX_BATCH), EMOSTREAM_RETRY_MAX_BACKOFF_S="1")
         before = [{"id": f"a{i}-{env.uid}", "text": f"calm quiet lake {i}", "tags": ["lake"]} for i in range(40)]
         env.produce(before)
-        _wait(lambda: int(client.hget(totals, "posts") or 0) == len(before), 90, "the first posts counted")
+        wait_for(lambda: int(client.hget(totals, "posts") or 0) == len(before), 90, "the first posts counted")
 
         r.stop()
         during = [{"id": f"b{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun"]} for i in range(200)]
         env.produce(during)
-        _wait(lambda: _metric(port, 'emostream_dependency_retries_total{dependency="redis"}') >= 3, 60,
-              "the worker retrying Redis")
+        wait_for(lambda: worker_metric(port, RETRIES, dependency="redis") >= 3, 60, "the worker retrying Redis")
         # Paused: the batch it holds may be published (publish comes before the aggregates), nothing after it.
         published = {rec["id"] for rec in env.collect("out", 10**6, timeout_s=3)}
         assert len(published - {p["id"] for p in before}) <= MAX_BATCH, "consumption should pause while Redis is down"
@@ -97,7 +44,7 @@ def test_redis_outage_pauses_and_loses_nothing(stack, served, tmp_path):
         everything = {p["id"] for p in before + during}
         out = env.collect("out", 10**6, timeout_s=120, ids=everything)
         assert everything <= {rec["id"] for rec in out}, "posts lost across the Redis outage"
-        _wait(lambda: int(client.hget(totals, "posts") or 0) >= len(everything), 60, "all posts counted")
+        wait_for(lambda: int(client.hget(totals, "posts") or 0) >= len(everything), 60, "all posts counted")
         time.sleep(2)  # a double count would show up here
         assert int(client.hget(totals, "posts")) == len(everything)
         assert not env.collect("dlq", 1, timeout_s=2), "a down dependency must not make dead letters"
@@ -122,9 +69,8 @@ def test_triton_model_unloaded_pauses_and_loses_nothing(stack, demo_bundle, tmp_
         triton.unload_model(ensemble)
         during = [{"id": f"b{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun"]} for i in range(50)]
         env.produce(during)
-        _wait(lambda: _metric(port, 'emostream_dependency_retries_total{dependency="triton"}') >= 3, 60,
-              "the worker retrying Triton")
-        _wait(lambda: _health(port).get("triton_ready") is False, 30, "/health to report Triton not ready")
+        wait_for(lambda: worker_metric(port, RETRIES, dependency="triton") >= 3, 60, "the worker retrying Triton")
+        wait_for(lambda: worker_health(port).get("triton_ready") is False, 30, "/health to report Triton not ready")
         assert len(env.collect("out", 10**6, timeout_s=3)) == len(before), "nothing can be labelled without the model"
 
         triton.load_model(ensemble)
@@ -133,7 +79,7 @@ def test_triton_model_unloaded_pauses_and_loses_nothing(stack, demo_bundle, tmp_
         assert {rec["id"] for rec in out} == ids, "posts lost across the Triton outage"
         assert {rec["head"] for rec in out} == {"text_tags"}
         assert not env.collect("dlq", 1, timeout_s=2), "a down dependency must not make dead letters"
-        _wait(lambda: _health(port).get("triton_ready") is True, 30, "/health to report Triton ready again")
+        wait_for(lambda: worker_health(port).get("triton_ready") is True, 30, "/health to report Triton ready again")
     finally:
         env.stop()
         triton.close()

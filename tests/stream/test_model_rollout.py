@@ -2,10 +2,7 @@
 bundle, /health says why) and resumes, losing nothing, once restarted with the new bundle."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -13,18 +10,10 @@ import pytest
 from model.bundle_info import BundleInfo
 from stream.kafka_admin import ensure_topics
 from tests.conftest import serve_bundle, unserve
-from tests.stream.conftest import WorkerEnv
+from tests.stream.conftest import WorkerEnv, worker_health
 from tests.triton.test_serving import _perturbed_copy
 
 pytestmark = pytest.mark.stack
-
-
-def _health(port: int) -> dict:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return json.loads(e.read())
 
 
 def test_new_version_pauses_worker_until_restarted_with_its_bundle(stack, demo_bundle, tmp_path):
@@ -41,9 +30,9 @@ def test_new_version_pauses_worker_until_restarted_with_its_bundle(stack, demo_b
         serve_bundle(stack, second, prefix)  # Triton now serves another bundle under the same names
         env.produce([{"id": f"during-{i}-{env.uid}", "tags": ["fun"]} for i in range(5)])
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _health(port).get("triton_ready", True):
+        while time.monotonic() < deadline and worker_health(port).get("triton_ready", True):
             time.sleep(1)
-        health = _health(port)
+        health = worker_health(port)
         assert health["triton_ready"] is False and "serves bundle" in health["triton_error"]
         assert len(env.collect("out", 10**6, timeout_s=3)) == 1  # nothing labelled by a model of another bundle
         env.stop()

@@ -4,20 +4,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.request
 
 import pytest
 
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import WorkerEnv
+from tests.stream.conftest import WorkerEnv, worker_metric
 
 pytestmark = pytest.mark.stack
-
-
-def _posts_in(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        line = next(l for l in r.read().decode().splitlines() if l.startswith("emostream_posts_in_total "))
-    return float(line.split()[1])
+POSTS_IN = "emostream_posts_in_total"
 
 
 def test_two_workers_and_a_killed_one_lose_nothing(stack, served, tmp_path):
@@ -32,7 +26,7 @@ def test_two_workers_and_a_killed_one_lose_nothing(stack, served, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(env.collect("out", 10**6, timeout_s=1)) < 60:
             time.sleep(0.5)
-        assert _posts_in(p1) > 0 and _posts_in(p2) > 0, "both workers should own partitions"
+        assert worker_metric(p1, POSTS_IN) > 0 and worker_metric(p2, POSTS_IN) > 0, "both workers should own partitions"
         os.killpg(first.pid, signal.SIGKILL)  # mid-stream, no shutdown
         env.produce(posts[300:])
         ids = {p["id"] for p in posts}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -10,6 +12,7 @@ import redis
 from model.bundle import load_bundle
 from model.imaging import decode_image
 from model.labels import COMBO_NAMES
+from tests.stream.conftest import worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
 
@@ -121,8 +124,6 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
         assert int(r.hget(p + "tag:" + tag, emotion)) == n
         assert r.zscore(p + "top:" + emotion, tag) == n
     env.produce(posts)  # replay: at-least-once delivery may do this after a crash
-    import time
-
     deadline, again = time.monotonic() + 45, []
     while time.monotonic() < deadline and len(again) < 2 * len(ids):
         again = [x for x in env.collect("out", 10**6, timeout_s=2) if x["id"] in ids]
@@ -132,16 +133,12 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
 
 
 def test_health_and_metrics(pipeline_env):
-    import urllib.request
-
     port = pipeline_env.ports[0]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-        health = json.loads(r.read())
+    health = worker_health(port)
     assert health == {**health, "ok": True, "kafka_assigned": True, "triton_ready": True, "redis": True}
+    assert worker_metric(port, "emostream_posts_in_total") > 0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    posts_in = [l for l in text.splitlines() if l.startswith("emostream_posts_in_total ")]
-    assert posts_in and float(posts_in[0].split()[1]) > 0
     assert "emostream_triton_seconds_bucket" in text and "emostream_dead_letters_total{" in text
 
 
