@@ -41,7 +41,8 @@ async def retry_forever(what: str, fn, s: Settings, stopping=lambda: False):
             backoff = min(backoff * 2, s.retry_max_backoff_s)
 
 
-def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
+def create_app(s: Settings, bundle: BundleInfo, max_batch: dict[str, int] | None = None) -> faust.App:
+    """The Faust app; `max_batch` = each combination's max batch size as the start-up check read it from Triton."""
     app = faust.App(
         s.app_id, broker=f"kafka://{s.kafka_bootstrap}", value_serializer="raw", key_serializer="raw",
         web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir), topic_partitions=s.partitions,
@@ -56,6 +57,7 @@ def create_app(s: Settings, bundle: BundleInfo) -> faust.App:
     @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
     async def classify(stream):
         client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, s.triton_retries, bundle=bundle)
+        client.max_batch.update(max_batch or {})
         fetcher = ImageFetcher(s, bundle.image_size)
         aggregates = Aggregates(s)
         pipeline = Pipeline(s, bundle, client, fetcher)

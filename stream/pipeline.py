@@ -120,9 +120,9 @@ class Pipeline:
         groups: dict[str, list[_Work]] = {}
         for w in ready:
             groups.setdefault(combo_name(w.modalities), []).append(w)
-        limit = {c: (32 if "image" in c else 256) for c in groups}
-        chunks = [(c, ws[i:i + min(limit[c], self.s.max_batch)]) for c, ws in groups.items()
-                  for i in range(0, len(ws), min(limit[c], self.s.max_batch))]
+        # a request never exceeds the ensemble's max_batch_size (read from Triton by the client's check)
+        size = {c: min(self.client.max_batch.get(c) or self.s.max_batch, self.s.max_batch) for c in groups}
+        chunks = [(c, ws[i:i + size[c]]) for c, ws in groups.items() for i in range(0, len(ws), size[c])]
         results = await asyncio.gather(*(self._infer(c, ws, dead) for c, ws in chunks))
         return BatchResult([r for rs in results for r in rs], dead)
 

@@ -65,6 +65,7 @@ class EmotionClient:
         self.served_bundle_version: str | None = None
         self.bundle = bundle
         self._checked: dict[str, str] = {}  # combo -> Triton version that matched the bundle
+        self.max_batch: dict[str, int] = {}  # combo -> the ensemble's max_batch_size, as check() read it
 
     def model(self, combo: str) -> str:
         return f"{self.prefix}emotion_{combo}"
@@ -124,6 +125,7 @@ class EmotionClient:
             if params.get("bundle_version") != bundle.version:
                 problems.append(f"{name} serves bundle {params.get('bundle_version')}, the worker loaded {bundle.version}")
             self.served_bundle_version = params.get("bundle_version")
+            self.max_batch[combo] = int(cfg.get("max_batch_size", 0))
         if problems:
             raise ModelMismatch("served models do not match the bundle:\n  " + "\n  ".join(problems))
 

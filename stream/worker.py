@@ -15,13 +15,14 @@ from .settings import Settings
 from .triton_client import EmotionClient, TritonError
 
 
-async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.0, load: bool = False) -> None:
+async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.0, load: bool = False) -> dict[str, int]:
     """Wait for every ensemble of the bundle to be ready (asking Triton to load them when load=True), then
-    check that they match the bundle. Raises ModelUnavailable / ModelMismatch."""
+    check that they match the bundle. Returns each combination's max batch size. Raises ModelUnavailable / ModelMismatch."""
     client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s)
     try:
         await client.wait_ready(bundle.combos, timeout_s=timeout_s, load=load)
         await client.check(bundle)
+        return client.max_batch
     finally:
         await client.close()
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         created = ensure_topics(s.kafka_bootstrap, [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
         if created:
             logging.getLogger("emostream.worker").info("created topics: %s", ", ".join(created))
-        asyncio.run(startup_check(s, bundle, load=args.load_models))
+        max_batch = asyncio.run(startup_check(s, bundle, load=args.load_models))
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import create_app
 
-    app = create_app(s, bundle)
+    app = create_app(s, bundle, max_batch)
     worker = Worker(app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config)
     worker.execute_from_commandline()
     return 0

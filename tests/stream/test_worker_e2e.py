@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+import uuid
 from collections import Counter
 
 import pytest
@@ -12,7 +13,9 @@ import redis
 from model.bundle import load_bundle
 from model.imaging import decode_image
 from model.labels import COMBO_NAMES
-from tests.stream.conftest import worker_health, worker_metric
+from stream.kafka_admin import ensure_topics
+from tests.conftest import serve_bundle, unserve
+from tests.stream.conftest import WorkerEnv, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
 
@@ -148,3 +151,23 @@ def test_structured_logs(pipeline_env):
     records = [json.loads(l) for l in lines]  # every line is one JSON object
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["logger"] == "stream.pipeline" and "dead letter" in r["message"] for r in records)
+
+
+def test_requests_respect_the_served_max_batch_size(stack, demo_bundle, tmp_path):
+    """Exported with small batch limits, served to a worker taking 256 posts at a time: every post is labelled
+    (a request above Triton's max_batch_size would be rejected and dead-lettered)."""
+    prefix = f"mb{uuid.uuid4().hex[:6]}_"
+    serve_bundle(stack, demo_bundle.bundle_path, prefix, batch=8, image_batch=4)
+    env = WorkerEnv(stack, demo_bundle.bundle_path, prefix)
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 1)
+    try:
+        posts = [{"id": f"m{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun"]} for i in range(60)]
+        env.produce(posts)  # queued before the worker starts, so its first micro-batches are large
+        env.start_worker(tmp_path, EMOSTREAM_MAX_BATCH="256", EMOSTREAM_MAX_WAIT_S="2")
+        ids = {p["id"] for p in posts}
+        out = env.collect("out", 10**6, timeout_s=90, ids=ids)
+        assert ids <= {r["id"] for r in out}
+        assert not env.collect("dlq", 1, timeout_s=2)
+    finally:
+        env.stop()
+        unserve(stack, prefix)

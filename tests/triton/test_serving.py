@@ -55,6 +55,7 @@ async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, serve
         await client.wait_ready(COMBO_NAMES, timeout_s=30)
         await client.check(info)
         assert client.served_bundle_version == info.version
+        assert client.max_batch == {c: (32 if "image" in c else 256) for c in COMBO_NAMES}  # ExportOptions' defaults
         other = BundleInfo(**{**info.__dict__, "version": "other-version", "emotions": tuple(reversed(info.emotions))})
         with pytest.raises(ModelMismatch, match="label order.*\n.*serves bundle"):
             await client.check(other, ["text"])
