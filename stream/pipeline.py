@@ -80,6 +80,7 @@ class Pipeline:
     async def process_isolating(self, batch: list[Incoming]) -> BatchResult:
         """process(), and when it fails on something unforeseen (a bug, not a dependency), again post by post so
         that the one post that breaks it becomes a dead letter (`internal_error`) and the others go through."""
+        metrics.POSTS_IN.inc(len(batch))  # here, not in process(): the post-by-post retry must not count twice
         try:
             return await self.process(batch)
         except asyncio.CancelledError:
@@ -103,7 +104,6 @@ class Pipeline:
         dead: list[DeadLetter] = []
         works: list[_Work] = []
         for msg in batch:
-            metrics.POSTS_IN.inc()
             try:
                 works.append(_Work(parse_post(msg.value, self.s), msg.timestamp_s, msg.ref))
             except InvalidPost as e:
