@@ -15,7 +15,7 @@ from model.bundle import save_bundle
 from model.config import ModelConfig, TrainConfig
 from model.export import deploy, undeploy
 from model.tokenizer import Tokenizer, Vocab
-from stream.localstack import StackConfig, up
+from devstack import StackConfig, up
 
 ROOT = Path(__file__).resolve().parents[1]
 

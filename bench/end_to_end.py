@@ -39,11 +39,11 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def image_server() -> tuple[str, ThreadingHTTPServer]:
-    from model.demo_data import _photos, make_image
+    from model.demo_data import make_image, photos as demo_photos
 
     d = Path(tempfile.mkdtemp())
     rng = random.Random(0)
-    photos = _photos()
+    photos = demo_photos()
     for i in range(16):
         make_image(rng, photos, "awe", size=320).save(d / f"{i}.jpg", quality=90)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(d)))

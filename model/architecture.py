@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from contracts.combos import COMBO_NAMES, COMBOS, MODALITIES, Combo
+
 from .config import ModelConfig
-from .labels import COMBO_NAMES, MODALITIES
 
 __all__ = ["ImageEncoder", "TextEncoder", "TagEncoder", "Head", "EmotionNet", "load_image_weights"]
 
@@ -122,7 +123,7 @@ class EmotionNet(nn.Module):
         self.text = TextEncoder(cfg, word_vectors)
         self.tags = TagEncoder(cfg)
         dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
-        self.heads = nn.ModuleDict({c: Head(sum(dims[m] for m in c.split("_")), cfg) for c in COMBO_NAMES})
+        self.heads = nn.ModuleDict({c.name: Head(sum(dims[m] for m in c), cfg) for c in COMBOS})
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Features (B, d) per modality, zeros on rows without it; each encoder sees only the rows that have it.
@@ -149,10 +150,11 @@ class EmotionNet(nn.Module):
         """For each head whose modalities some rows have: (row indices, emotion logits, sentiment logits)."""
         feats, mask = self.encode(batch), batch["mask"]
         out = {}
-        for combo in heads or COMBO_NAMES:
-            need = [MODALITIES.index(m) for m in combo.split("_")]
+        for name in heads or COMBO_NAMES:
+            combo = Combo.parse(name)
+            need = [MODALITIES.index(m) for m in combo]
             rows = mask[:, need].all(dim=1).nonzero(as_tuple=True)[0]
             if len(rows):
-                x = torch.cat([feats[m][rows] for m in combo.split("_")], dim=1)
-                out[combo] = (rows, *self.heads[combo](x))
+                x = torch.cat([feats[m][rows] for m in combo], dim=1)
+                out[name] = (rows, *self.heads[name](x))
         return out

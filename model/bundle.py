@@ -14,13 +14,16 @@ import torch
 from .bundle_info import BundleInfo
 from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
 from .config import ModelConfig, TrainConfig
-from .labels import COMBO_NAMES, EMOTIONS, MODALITIES, SENTIMENTS, combo_name
+from contracts.combos import COMBO_NAMES, MODALITIES, Combo
+from contracts.labels import EMOTIONS, SENTIMENTS
 
 FORMAT = 1
 
 
-def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, history: list[dict], test_metrics: dict) -> Path:
-    """Write root/<version>/ and point root/latest at it. Version = UTC time + first 8 hex of the weights' sha256."""
+def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, history: list[dict], test_metrics: dict,
+                head_examples: dict[str, int] | None = None) -> Path:
+    """Write root/<version>/ and point root/latest at it. Version = UTC time + first 8 hex of the weights' sha256.
+    `head_examples`: training examples per head (None: every head counts as trained)."""
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     weights = buf.getvalue()
@@ -47,6 +50,7 @@ def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, his
         "train_config": train_cfg.model_dump(mode="json"),
         "manifest_sha256": prep.manifest_sha256,
         "word_vector_coverage": prep.coverage,
+        "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
         "history": history,
         "test_metrics": test_metrics,
     }
@@ -80,7 +84,7 @@ class Bundle:
                        tags: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Emotion (B, 8) and sentiment (B, 2) probabilities from one head, given exactly its inputs
         (uint8 (B, S, S, 3) image, int64 (B, max_words) text ids, int64 (B, max_tags) tag ids)."""
-        mods = combo.split("_")
+        mods = Combo.parse(combo).modalities
         given = {"image": image, "text": text, "tags": tags}
         if {m for m, v in given.items() if v is not None} != set(mods):
             raise ValueError(f"head {combo} needs exactly {mods}")
@@ -94,20 +98,23 @@ class Bundle:
         return torch.softmax(e, 1).numpy(), torch.softmax(s, 1).numpy()
 
     def predict(self, post: dict) -> dict:
-        """Label one post {'text', 'tags', 'image' (uint8 HxWx3 already resized)}; uses the head of the modalities it has."""
-        text = self.tokenizer.encode_text(post.get("text"))
-        tags = self.tokenizer.encode_tags(post.get("tags"))
+        """Label one post {'text', 'tags', 'image' (uint8 HxWx3 already resized)} with the head the worker would use:
+        the head of the modalities it has, or the largest trained one among them (BundleInfo.route)."""
+        text, tags = self.tokenizer.encode_post(post.get("text"), post.get("tags"))
         image = post.get("image")
         present = {"image": image is not None, "text": text is not None, "tags": tags is not None}
-        combo = combo_name([m for m, ok in present.items() if ok])
+        head, reason = self.info.route(Combo.of(m for m, ok in present.items() if ok))
+        if head is None:
+            raise ValueError(reason)
         emo, sent = self.predict_arrays(
-            combo,
-            image=None if image is None else np.asarray(image, dtype=np.uint8)[None],
-            text=None if text is None else np.array([text], dtype=np.int64),
-            tags=None if tags is None else np.array([tags], dtype=np.int64),
+            head.name,
+            image=None if "image" not in head else np.asarray(image, dtype=np.uint8)[None],
+            text=None if "text" not in head else np.array([text], dtype=np.int64),
+            tags=None if "tags" not in head else np.array([tags], dtype=np.int64),
         )
         return {
-            "head": combo, "emotion": EMOTIONS[int(emo[0].argmax())], "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]))),
+            "head": head.name, "head_reason": reason, "emotion": EMOTIONS[int(emo[0].argmax())],
+            "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]), strict=True)),
             "sentiment": SENTIMENTS[int(sent[0].argmax())], "sentiment_score": float(sent[0].max()),
             "model_version": self.version,
         }

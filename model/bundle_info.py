@@ -1,11 +1,16 @@
-"""What serving needs from a model bundle without torch: version, label order, preprocessing, tokenizer."""
+"""What serving needs from a model bundle without torch: version, label order, preprocessing, tokenizer, and which
+heads were trained on data (the worker routes a post to the largest trained head among its modalities)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.combos import COMBOS, Combo
+
 from .tokenizer import Tokenizer
+
+__all__ = ["BundleInfo"]
 
 
 @dataclass(frozen=True)
@@ -14,15 +19,17 @@ class BundleInfo:
     version: str
     emotions: tuple[str, ...]
     sentiments: tuple[str, ...]
-    combos: tuple[str, ...]
+    combos: tuple[Combo, ...]
     image_size: int
     max_words: int
     max_tags: int
     tokenizer: Tokenizer
     meta: dict
+    # training examples each head saw (bundle.json `head_examples`); a bundle without the record counts every head
+    head_examples: dict[Combo, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> "BundleInfo":
+    def load(cls, path: Path) -> BundleInfo:
         """A bundle folder, or a root folder holding `latest`."""
         path = Path(path)
         if not (path / "bundle.json").exists() and (path / "latest" / "bundle.json").exists():
@@ -32,6 +39,23 @@ class BundleInfo:
         path = path.resolve()
         meta = json.loads((path / "bundle.json").read_text())
         pre = meta["preprocessing"]
+        combos = tuple(Combo.parse(c) for c in meta["combos"])
+        examples = {Combo.parse(c): int(n) for c, n in meta.get("head_examples", {}).items()}
         return cls(path, meta["version"], tuple(meta["labels"]["emotions"]), tuple(meta["labels"]["sentiments"]),
-                   tuple(meta["combos"]), pre["image_size"], pre["max_words"], pre["max_tags"],
-                   Tokenizer.load(path / "tokenizer.json"), meta)
+                   combos, pre["image_size"], pre["max_words"], pre["max_tags"], Tokenizer.load(path / "tokenizer.json"),
+                   meta, examples or {c: 1 for c in COMBOS})
+
+    def trained(self, combo: Combo) -> bool:
+        return self.head_examples.get(combo, 0) > 0
+
+    def route(self, have: Combo) -> tuple[Combo | None, str]:
+        """The head for a post with modalities `have`: `have`'s own head when it was trained, else the largest trained
+        head among its sub-combinations (ties: the one trained on more examples). (None, why) when there is none."""
+        if self.trained(have):
+            return have, "all usable modalities"
+        for size in range(len(have) - 1, 0, -1):
+            options = [c for c in have.subsets() if len(c) == size and self.trained(c)]
+            if options:
+                best = max(options, key=lambda c: self.head_examples[c])
+                return best, f"the {have.name} head was not trained; {best.name} is the largest trained head"
+        return None, f"no trained head takes any of {have.name}"

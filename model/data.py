@@ -2,57 +2,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from tqdm import tqdm
 
 from .imaging import ImageDecodeError, decode_image
-from .labels import EMOTIONS, MODALITIES, SENTIMENTS, sentiment_of
+from .manifest import Example
+from contracts.combos import COMBO_NAMES, MODALITIES, Combo
+from contracts.labels import EMOTIONS, SENTIMENTS
+
 from .loss import MISSING
 from .tokenizer import PAD_ID, Tokenizer
-
-Emotion = Literal["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness"]
-
-
-class Example(BaseModel):
-    """One manifest line. Any modality may be absent; labels may be partial."""
-
-    model_config = ConfigDict(extra="ignore")
-    id: str
-    image: str | None = None  # path (relative to the manifest) or http(s) URL
-    text: str | None = None
-    tags: list[str] | None = None
-    emotion: Emotion | None = None
-    sentiment: Literal["negative", "positive"] | None = None
-    split: Literal["train", "val", "test"] | None = None
-
-    @model_validator(mode="after")
-    def _derive_sentiment(self):
-        if self.sentiment is None and self.emotion is not None:
-            self.sentiment = sentiment_of(self.emotion)
-        return self
-
-
-def read_manifest(path: Path) -> list[Example]:
-    """Parse a JSONL manifest; a bad line raises ValueError naming the line."""
-    out = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(Example.model_validate_json(line))
-        except ValidationError as e:
-            raise ValueError(f"{path}:{n}: {e}") from e
-    return out
-
 
 def manifest_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -137,9 +102,10 @@ def encode(examples: list[Example], tok: Tokenizer, base: Path, image_size: int,
     images = torch.zeros(n, image_size, image_size, 3, dtype=torch.uint8)
     failed = 0
     for i, ex in enumerate(tqdm(examples, desc="encode", disable=not progress, leave=False)):
-        if (t := tok.encode_text(ex.text)) is not None:
+        t, g = tok.encode_post(ex.text, ex.tags)
+        if t is not None:
             text[i], mask[i, 1] = torch.tensor(t), True
-        if (g := tok.encode_tags(ex.tags)) is not None:
+        if g is not None:
             tags[i], mask[i, 2] = torch.tensor(g), True
         if ex.image:
             try:
@@ -150,6 +116,17 @@ def encode(examples: list[Example], tok: Tokenizer, base: Path, image_size: int,
     emotion = torch.tensor([EMOTIONS.index(e.emotion) if e.emotion else MISSING for e in examples], dtype=torch.long)
     sentiment = torch.tensor([SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long)
     return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment), failed
+
+
+def head_examples(data: Encoded, heads=COMBO_NAMES) -> dict[str, int]:
+    """Labelled examples each head can learn from: those having all of its modalities (the bundle records it so that
+    the worker routes posts away from heads that never saw data)."""
+    labelled = (data.emotion != MISSING) | (data.sentiment != MISSING)
+    out = {}
+    for name in heads:
+        need = [MODALITIES.index(m) for m in Combo.parse(name)]
+        out[name] = int((data.mask[:, need].all(dim=1) & labelled).sum())
+    return out
 
 
 @torch.no_grad()
@@ -173,7 +150,3 @@ def pooled_features(image_encoder, data: Encoded, cache_dir: Path | None, weight
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(out, path)
     return out
-
-
-def write_manifest(path: Path, rows: list[dict]) -> None:
-    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

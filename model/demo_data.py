@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import write_manifest
-from .labels import EMOTIONS
+from .manifest import write_manifest
+from contracts.combos import Combo
+from contracts.labels import EMOTIONS
+
 
 # Real photos that scikit-image ships inside its wheel (no download).
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg",
@@ -45,7 +47,8 @@ GENERIC_TAGS = ("photo nature city travel street summer winter friends nikon can
 TRAIN_MIX = {"image_text_tags": 0.6, "image_tags": 0.15, "image_text": 0.05, "image": 0.1, "text": 0.05, "tags": 0.05}
 
 
-def _photos() -> list[Image.Image]:
+def photos() -> list[Image.Image]:
+    """The scikit-image photos the demo images are cut from."""
     import skimage.data
 
     base = Path(skimage.data.__file__).parent
@@ -84,7 +87,7 @@ def generate(out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_
              val_share: float = 0.1) -> Path:
     """Write out/manifest.jsonl and out/images/*.jpg; return the manifest path."""
     rng = random.Random(seed)
-    photos = _photos()
+    pics = photos()
     (out / "images").mkdir(parents=True, exist_ok=True)
     combos, weights = zip(*TRAIN_MIX.items())
     rows = []
@@ -92,11 +95,11 @@ def generate(out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_
         emotion = EMOTIONS[i % len(EMOTIONS)]
         r = rng.random()
         split = "test" if r < test_share else "val" if r < test_share + val_share else "train"
-        combo = "image_text_tags" if split != "train" else rng.choices(combos, weights)[0]
+        combo = Combo.parse("image_text_tags" if split != "train" else rng.choices(combos, weights)[0])
         row = {"id": f"demo-{seed}-{i:05d}", "emotion": emotion, "split": split}
         if "image" in combo:
             path = f"images/{row['id']}.jpg"
-            make_image(rng, photos, _cue(rng, emotion, signal)).save(out / path, quality=90)
+            make_image(rng, pics, _cue(rng, emotion, signal)).save(out / path, quality=90)
             row["image"] = path
         if "text" in combo:
             row["text"] = make_text(rng, _cue(rng, emotion, signal))

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import load_bundle
-from .data import encode, read_manifest, split_of
-from .labels import COMBO_NAMES, EMOTIONS, paper_name
+from .data import encode, split_of
+from .manifest import read_manifest
+from contracts.combos import COMBO_NAMES, Combo
+from contracts.labels import EMOTIONS
+
 from .metrics import evaluate_heads, head_predictions
 
 
@@ -18,7 +21,7 @@ def table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     lines = [f"{title}\n" if title else "", "| head | n | emotion acc | emotion F1 | sentiment acc | sentiment F1 |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for combo, r in metrics.items():
-        lines.append(f"| {paper_name(combo)} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
+        lines.append(f"| {Combo.parse(combo).paper} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
                      f"{r['sentiment_acc']:.2%} | {r['sentiment_f1']:.3f} |")
     return "\n".join(lines)
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(metrics, f"bundle {b.version}, {args.split} split of {args.manifest}"))
     combo = "image_text_tags"
     emo, _ = head_predictions(b.model, data, combo)
-    y = data.having(combo.split("_")).emotion.numpy()
+    y = data.having(Combo.parse(combo).modalities).emotion.numpy()
     keep = y >= 0
     confusion_png(y[keep], emo.argmax(1)[keep], args.confusion, f"trimodal head, {args.split} split")
     print(f"confusion matrix: {args.confusion}")

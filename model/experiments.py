@@ -16,7 +16,8 @@ import torch
 
 from .config import ModelConfig, TrainConfig
 from .data import Encoded
-from .labels import COMBO_NAMES, MODALITIES, paper_name
+from contracts.combos import COMBO_NAMES, MODALITIES, Combo
+
 from .metrics import evaluate_heads, head_predictions
 from .train import Prepared, build_model, fit, prepare
 
@@ -32,7 +33,7 @@ def _train(prep: Prepared, train: Encoded, cfg: TrainConfig, heads=None):
 
 
 def _mods(heads) -> set[str]:
-    return {m for h in heads for m in h.split("_")}
+    return {m for h in heads for m in Combo.parse(h)}
 
 
 def _acc(model, test: Encoded, combo: str) -> float:
@@ -44,7 +45,7 @@ def experiment_a(prep: Prepared, cfg: TrainConfig) -> dict[str, dict[str, float]
     mt = _train(prep, train, cfg)
     rows = {c: {"multitask": _acc(mt, test, c)} for c in COMBO_NAMES}
     for c in COMBO_NAMES:
-        st = _train(prep, train.keep(c.split("_")), cfg, heads=(c,))
+        st = _train(prep, train.keep(Combo.parse(c).modalities), cfg, heads=(c,))
         rows[c]["single-task"] = _acc(st, test, c)
     return rows
 
@@ -57,7 +58,7 @@ def experiment_b(prep: Prepared, cfg: TrainConfig) -> dict[str, dict[str, float]
     y = test.emotion.numpy()
     rows = {}
     for c in COMBO_NAMES:
-        fused = np.mean([probs[m] for m in c.split("_")], axis=0)  # late fusion: average of unimodal scores
+        fused = np.mean([probs[m] for m in Combo.parse(c)], axis=0)  # late fusion: average of unimodal scores
         keep = y >= 0
         rows[c] = {"late fusion": float(np.mean(fused.argmax(1)[keep] == y[keep])), "multitask": _acc(mt, test, c)}
     return rows
@@ -101,7 +102,7 @@ def summarize(runs: list[dict[str, dict[str, float]]], first_col: str) -> str:
         for c in cols:
             v = np.array([r[row][c] for r in runs]) * 100
             cells.append(f"{v.mean():.2f} ± {v.std():.2f}")
-        name = paper_name(row) if row in COMBO_NAMES else row
+        name = Combo.parse(row).paper if row in COMBO_NAMES else row
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -15,13 +15,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tritonclient.grpc import model_config_pb2 as mc
+from google.protobuf import text_format
+
+from contracts import triton as tc
+from contracts.combos import COMBOS, MODALITIES, Combo
+
 from .bundle import Bundle, load_bundle
-from .labels import COMBO_NAMES, MODALITIES
 
 RUNNER = Path(__file__).with_name("triton_onnx_model.py")
-INPUT = {"image": "image", "text": "text_ids", "tags": "tag_ids"}  # ensemble/encoder input name per modality
-FEATURES = {m: f"{m}_features" for m in MODALITIES}
-OUTPUTS = (("emotion_probs", 8), ("sentiment_probs", 2))
 QUEUE_DELAY_US = {"cpu": 0, "gpu": 500}
 
 
@@ -39,6 +41,10 @@ class ExportOptions:
     intra_op_threads: int = 0
     dynamic_batching: bool = True
     prefix: str = ""  # prepended to every model name, so several exports can share one repository
+
+    def max_batch(self, combo: Combo) -> int:
+        """Image ensembles take smaller requests than the text/tag ones (DenseNet dominates their cost)."""
+        return self.image_batch if combo.has_image else self.batch
 
 
 class _Head(nn.Module):
@@ -60,50 +66,66 @@ def _onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
                           dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
-def _tensor(name: str, dtype: str, dims) -> str:
-    return f'  {{ name: "{name}" data_type: {dtype} dims: [ {", ".join(map(str, dims))} ] }}'
+def _add_tensors(field, tensors: list[tuple[tc.Tensor, list[int]]]) -> None:
+    for tensor, dims in tensors:
+        t = field.add()
+        t.name, t.data_type = tensor.name, mc.DataType.Value(tensor.config_type)
+        t.dims.extend(dims)
 
 
-def _io(kind: str, tensors: list[str]) -> str:
-    return f"{kind} [\n" + ",\n".join(tensors) + "\n]\n"
+def _config(name: str, mbs: int, inputs, outputs, params: dict[str, str]) -> mc.ModelConfig:
+    """What every model and ensemble shares: name, max batch size, tensors, string parameters."""
+    cfg = mc.ModelConfig(name=name, max_batch_size=mbs)
+    _add_tensors(cfg.input, inputs)
+    _add_tensors(cfg.output, outputs)
+    for k, v in params.items():
+        cfg.parameters[k].string_value = v
+    return cfg
 
 
-def _params(params: dict[str, str]) -> str:
-    return "".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n' for k, v in params.items())
-
-
-def _model_config(name: str, target: str, mbs: int, inputs, outputs, params: dict, opt: ExportOptions) -> str:
+def _model_config(name: str, target: str, mbs: int, inputs, outputs, params: dict, opt: ExportOptions) -> mc.ModelConfig:
+    cfg = _config(name, mbs, inputs, outputs, params)
+    group = cfg.instance_group.add()
     if target == "cpu":
-        head = 'backend: "python"\n'
-        inst = f"instance_group [ {{ kind: KIND_CPU count: {opt.cpu_instances} }} ]\n"
-        params = {**params, "intra_op_threads": str(opt.intra_op_threads)}
+        cfg.backend = "python"
+        group.kind, group.count = mc.ModelInstanceGroup.KIND_CPU, opt.cpu_instances
+        cfg.parameters[tc.PARAMS.INTRA_OP_THREADS].string_value = str(opt.intra_op_threads)
     else:
-        head = 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"\n'
-        inst = f"instance_group [ {{ kind: KIND_GPU count: {opt.gpu_instances} }} ]\n"
+        cfg.platform, cfg.default_model_filename = "onnxruntime_onnx", "model.onnx"
+        group.kind, group.count = mc.ModelInstanceGroup.KIND_GPU, opt.gpu_instances
         if opt.gpu_accelerator == "tensorrt":
-            inst += ('optimization { execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt" '
-                     'parameters { key: "precision_mode" value: "FP16" } } ] } }\n')
-    delay = opt.queue_delay_us if opt.queue_delay_us is not None else QUEUE_DELAY_US[target]
-    batching = (f"dynamic_batching {{ max_queue_delay_microseconds: {delay} }}\n" if opt.dynamic_batching and mbs else "")
-    return (f'name: "{name}"\n{head}max_batch_size: {mbs}\n' + _io("input", inputs) + _io("output", outputs)
-            + batching + inst + _params(params))
+            acc = cfg.optimization.execution_accelerators.gpu_execution_accelerator.add()
+            acc.name = "tensorrt"
+            acc.parameters["precision_mode"] = "FP16"
+    if opt.dynamic_batching and mbs:
+        delay = opt.queue_delay_us if opt.queue_delay_us is not None else QUEUE_DELAY_US[target]
+        cfg.dynamic_batching.max_queue_delay_microseconds = delay
+    return cfg
 
 
-def _ensemble_config(combo: str, mbs: int, inputs, outputs, params: dict, prefix: str) -> str:
-    steps = []
-    for m in combo.split("_"):
-        steps.append(f'  {{ model_name: "{prefix}{m}_encoder" model_version: -1 input_map {{ key: "{INPUT[m]}" value: "{INPUT[m]}" }} '
-                     f'output_map {{ key: "{FEATURES[m]}" value: "{FEATURES[m]}" }} }}')
-    maps = " ".join(f'input_map {{ key: "{FEATURES[m]}" value: "{FEATURES[m]}" }}' for m in combo.split("_"))
-    outs = " ".join(f'output_map {{ key: "{o}" value: "{o}" }}' for o, _ in OUTPUTS)
-    steps.append(f'  {{ model_name: "{prefix}head_{combo}" model_version: -1 {maps} {outs} }}')
-    return (f'name: "{prefix}emotion_{combo}"\nplatform: "ensemble"\nmax_batch_size: {mbs}\n' + _io("input", inputs) + _io("output", outputs)
-            + "ensemble_scheduling {\n step [\n" + ",\n".join(steps) + "\n ]\n}\n" + _params(params))
+def _ensemble_config(combo: Combo, mbs: int, inputs, outputs, params: dict, prefix: str) -> mc.ModelConfig:
+    """emotion_<combo>: each modality's encoder, then the combination's head, in one call."""
+    cfg = _config(tc.ensemble_name(combo, prefix), mbs, inputs, outputs, params)
+    cfg.platform = "ensemble"
+    for m in combo:
+        step = cfg.ensemble_scheduling.step.add(model_name=tc.encoder_name(m, prefix), model_version=-1)
+        step.input_map[tc.INPUTS[m].name] = tc.INPUTS[m].name
+        step.output_map[tc.FEATURES[m].name] = tc.FEATURES[m].name
+    head = cfg.ensemble_scheduling.step.add(model_name=tc.head_name(combo, prefix), model_version=-1)
+    for m in combo:
+        head.input_map[tc.FEATURES[m].name] = tc.FEATURES[m].name
+    for out in tc.OUTPUTS:
+        head.output_map[out] = out
+    return cfg
+
+
+def _write(path: Path, cfg: mc.ModelConfig) -> None:
+    path.write_text(text_format.MessageToString(cfg))
 
 
 def next_version(dirs: list[Path], prefix: str = "") -> int:
     """One more than the highest numbered version of this prefix's models in any of the target folders."""
-    names = set(model_names(prefix))
+    names = set(tc.model_names(prefix))
     versions = [int(v.name) for d in dirs for m in d.glob("*") if m.name in names for v in m.glob("*") if v.name.isdigit()]
     return max(versions, default=0) + 1
 
@@ -115,45 +137,39 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
     dirs = dirs or {t: Path(repo) / t for t in opt.targets}
     version = next_version(list(dirs.values()), opt.prefix)
     cfg, tok, net = bundle.config, bundle.tokenizer, bundle.model.eval()
-    s, d = cfg.image_size, cfg.feature_dim
-    params = {"bundle_version": bundle.version, "triton_version": str(version),
-              "emotions": ",".join(bundle.info.emotions), "sentiments": ",".join(bundle.info.sentiments)}
-    spec = {  # name -> (module, example args, [(input, dtype, dims)], [(output, dims)], max batch)
-        "image_encoder": (net.image, (torch.zeros(1, s, s, 3, dtype=torch.uint8),), [("image", "TYPE_UINT8", [s, s, 3])],
-                          [("image_features", [d])], opt.image_batch),
-        "text_encoder": (net.text, (torch.ones(1, tok.max_words, dtype=torch.long),), [("text_ids", "TYPE_INT64", [tok.max_words])],
-                         [("text_features", [d])], opt.batch),
-        "tags_encoder": (net.tags, (torch.ones(1, tok.max_tags, dtype=torch.long),), [("tag_ids", "TYPE_INT64", [tok.max_tags])],
-                         [("tags_features", [cfg.tag_filters])], opt.batch),
+    params = {tc.PARAMS.BUNDLE_VERSION: bundle.version, tc.PARAMS.TRITON_VERSION: str(version),
+              tc.PARAMS.EMOTIONS: ",".join(bundle.info.emotions), tc.PARAMS.SENTIMENTS: ",".join(bundle.info.sentiments)}
+    in_dims = {m: tc.input_dims(m, cfg.image_size, tok.max_words, tok.max_tags) for m in MODALITIES}
+    feat_dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
+    example = {"image": torch.zeros(1, *in_dims["image"], dtype=torch.uint8),
+               "text": torch.ones(1, *in_dims["text"], dtype=torch.long), "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long)}
+    outputs = [(t, [n]) for t, n in tc.OUTPUTS.values()]
+    spec = {  # name -> (module, example args, inputs, outputs, max batch)
+        tc.encoder_name(m, opt.prefix): (getattr(net, m), (example[m],), [(tc.INPUTS[m], in_dims[m])],
+                                         [(tc.FEATURES[m], [feat_dims[m]])], opt.image_batch if m == "image" else opt.batch)
+        for m in MODALITIES
     }
-    feat_dims = {"image": d, "text": d, "tags": cfg.tag_filters}
-    for combo in COMBO_NAMES:
-        mods = combo.split("_")
-        spec[f"head_{combo}"] = (_Head(net.heads[combo]), tuple(torch.zeros(1, feat_dims[m]) for m in mods),
-                                 [(FEATURES[m], "TYPE_FP32", [feat_dims[m]]) for m in mods], [(o, [k]) for o, k in OUTPUTS], opt.batch)
+    for combo in COMBOS:
+        spec[tc.head_name(combo, opt.prefix)] = (
+            _Head(net.heads[combo.name]), tuple(torch.zeros(1, feat_dims[m]) for m in combo),
+            [(tc.FEATURES[m], [feat_dims[m]]) for m in combo], outputs, opt.batch)
     staging = next(iter(dirs.values())) / f".onnx-{opt.prefix}{version}"
-    for base, (module, args, ins, outs, mbs) in spec.items():
-        name = opt.prefix + base
+    for name, (module, args, ins, outs, mbs) in spec.items():
         onnx_path = staging / f"{name}.onnx"
-        _onnx(module, args, [i[0] for i in ins], [o[0] for o in outs], onnx_path)
+        _onnx(module, args, [t.name for t, _ in ins], [t.name for t, _ in outs], onnx_path)
         for target, tdir in dirs.items():
             vdir = tdir / name / str(version)
             vdir.mkdir(parents=True, exist_ok=True)
             _link(onnx_path, vdir / "model.onnx")
             if target == "cpu":
                 shutil.copy2(RUNNER, vdir / "model.py")
-            (tdir / name / "config.pbtxt").write_text(_model_config(
-                name, target, mbs, [_tensor(n, t, dims) for n, t, dims in ins],
-                [_tensor(n, "TYPE_FP32", dims) for n, dims in outs], params, opt))
-    for combo in COMBO_NAMES:
-        mods = combo.split("_")
-        ins = [_tensor(INPUT[m], *spec[f"{m}_encoder"][2][0][1:]) for m in mods]
-        outs = [_tensor(o, "TYPE_FP32", [k]) for o, k in OUTPUTS]
-        mbs = opt.image_batch if "image" in mods else opt.batch
-        name = f"{opt.prefix}emotion_{combo}"
+            _write(tdir / name / "config.pbtxt", _model_config(name, target, mbs, ins, outs, params, opt))
+    for combo in COMBOS:
+        ins = [(tc.INPUTS[m], in_dims[m]) for m in combo]
+        name = tc.ensemble_name(combo, opt.prefix)
         for tdir in dirs.values():
             (tdir / name / str(version)).mkdir(parents=True, exist_ok=True)
-            (tdir / name / "config.pbtxt").write_text(_ensemble_config(combo, mbs, ins, outs, params, opt.prefix))
+            _write(tdir / name / "config.pbtxt", _ensemble_config(combo, opt.max_batch(combo), ins, outputs, params, opt.prefix))
     shutil.rmtree(staging, ignore_errors=True)
     return version
 
@@ -165,12 +181,6 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
-
-
-def model_names(prefix: str = "") -> list[str]:
-    """Every model the exporter writes, in load order: encoders, heads, ensembles."""
-    return [prefix + n for n in [f"{m}_encoder" for m in MODALITIES] + [f"head_{c}" for c in COMBO_NAMES]
-            + [f"emotion_{c}" for c in COMBO_NAMES]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def deploy(bundle_path: Path, repo_dir: Path, http_url: str, prefix: str = "", combos=COMBO_NAMES, **opts) -> int:
+def deploy(bundle_path: Path, repo_dir: Path, http_url: str, prefix: str = "", combos=COMBOS, **opts) -> int:
     """Export a bundle (cpu target) into the folder a running Triton serves and load its ensembles there
     (explicit model control; loading an ensemble loads the encoders and head it wires). Returns the version."""
     import tritonclient.http as httpclient
@@ -204,7 +214,7 @@ def deploy(bundle_path: Path, repo_dir: Path, http_url: str, prefix: str = "", c
     client = httpclient.InferenceServerClient(http_url, network_timeout=600)
     try:
         for combo in combos:
-            client.load_model(f"{prefix}emotion_{combo}")
+            client.load_model(tc.ensemble_name(Combo.parse(str(combo)), prefix))
     finally:
         client.close()
     return version
@@ -217,7 +227,7 @@ def undeploy(repo_dir: Path, http_url: str, prefix: str) -> None:
 
     client = httpclient.InferenceServerClient(http_url)
     try:
-        for name in reversed(model_names(prefix)):
+        for name in reversed(tc.model_names(prefix)):
             try:
                 client.unload_model(name)
             except InferenceServerException:

@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from .data import Encoded
-from .labels import COMBO_NAMES
+from contracts.combos import COMBO_NAMES, Combo
+
 from .loss import MISSING, multitask_loss
 
 
@@ -26,7 +27,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 def head_predictions(model, data: Encoded, combo: str, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Emotion and sentiment probabilities of one head on the examples having its modalities, others dropped."""
     model.eval()
-    sub = data.having(combo.split("_")).keep(combo.split("_"))
+    mods = Combo.parse(combo).modalities
+    sub = data.having(mods).keep(mods)
     emo, sent = [], []
     for batch, _, _ in sub.batches(batch_size):
         rows, e, s = model(batch, heads=(combo,))[combo]
@@ -41,7 +43,7 @@ def evaluate_heads(model, data: Encoded, heads=COMBO_NAMES) -> dict[str, dict[st
     """{head: {n, emotion_acc, emotion_f1, sentiment_acc, sentiment_f1}} on `data` (Table 1, one row per head)."""
     out = {}
     for combo in heads:
-        sub = data.having(combo.split("_"))
+        sub = data.having(Combo.parse(combo).modalities)
         emo_p, sent_p = head_predictions(model, data, combo)
         row = {"n": len(sub)}
         for name, probs, y, k in (("emotion", emo_p, sub.emotion.numpy(), 8), ("sentiment", sent_p, sub.sentiment.numpy(), 2)):

@@ -1,7 +1,9 @@
 """Text and tag tokenization with vocabularies: one implementation for the trainer and the stream workers (no torch).
 
 Rules (paper section 4.1): lower-case; at most `max_words` words and `max_tags` tags, truncated or padded;
-words and tags seen fewer than `min_count` times in training become <UNK>.
+words and tags seen fewer than `min_count` times in training become <UNK>. Hashtags written inside a text
+(`#summer`) are split out of it and appended to the post's tags (`split_hashtags`), so tweets train and feed the tag
+heads the way Flickr tags do.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 PAD, UNK = "<PAD>", "<UNK>"
 PAD_ID, UNK_ID = 0, 1
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+# '#' + a word, not inside a word, a URL fragment (page#top) or an HTML entity (&#39;)
+_HASHTAG = re.compile(r"(?<![\w&#/])#([^\W_][\w]*)", re.UNICODE)
 
 
 def words(text: str | None) -> list[str]:
@@ -23,6 +27,14 @@ def words(text: str | None) -> list[str]:
     if not text:
         return []
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def split_hashtags(text: str | None) -> tuple[str | None, list[str]]:
+    """(the text without its hashtags, the hashtags without '#', in order)."""
+    if not text:
+        return text, []
+    tags = _HASHTAG.findall(text)
+    return (_HASHTAG.sub(" ", text) if tags else text), tags
 
 
 def clean_tags(tags: Iterable[str] | None) -> list[str]:
@@ -70,32 +82,34 @@ class Tokenizer:
     tags: Vocab
     max_words: int = 150
     max_tags: int = 10
+    split_hashtags: bool = True
 
-    def encode_text(self, text: str | None) -> list[int] | None:
-        """max_words ids, or None when the text has no word (the text modality is then absent)."""
-        toks = words(text)
-        return self.words.ids(toks, self.max_words) if toks else None
+    def post_tokens(self, text: str | None, tags: Iterable[str] | None) -> tuple[list[str], list[str]]:
+        """The words and the tags of a post as the model sees them (hashtags moved from the text to the tags)."""
+        if self.split_hashtags:
+            text, found = split_hashtags(text)
+            tags = [*(tags or ()), *found]
+        return words(text), clean_tags(tags)
 
-    def encode_tags(self, tags: Iterable[str] | None) -> list[int] | None:
-        """max_tags ids, or None when there is no tag (the tags modality is then absent)."""
-        toks = clean_tags(tags)
-        return self.tags.ids(toks, self.max_tags) if toks else None
+    def encode_post(self, text: str | None, tags: Iterable[str] | None) -> tuple[list[int] | None, list[int] | None]:
+        """(text ids, tag ids) of a post; either is None when the post has no word / no tag."""
+        w, t = self.post_tokens(text, tags)
+        return (self.words.ids(w, self.max_words) if w else None), (self.tags.ids(t, self.max_tags) if t else None)
 
     @classmethod
-    def fit(cls, texts: Iterable[str | None], tag_lists: Iterable[Iterable[str] | None], *,
-            min_count: int = 5, max_words: int = 150, max_tags: int = 10) -> "Tokenizer":
-        """Build both vocabularies from training data (only the first max_words/max_tags tokens count)."""
-        return cls(
-            Vocab.build((words(t)[:max_words] for t in texts), min_count),
-            Vocab.build((clean_tags(t)[:max_tags] for t in tag_lists), min_count),
-            max_words, max_tags,
-        )
+    def fit(cls, posts: Iterable[tuple[str | None, Iterable[str] | None]], *, min_count: int = 5, max_words: int = 150,
+            max_tags: int = 10, split_hashtags: bool = True) -> "Tokenizer":
+        """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count."""
+        empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags)
+        tokens = [empty.post_tokens(text, tags) for text, tags in posts]
+        return cls(Vocab.build((w[:max_words] for w, _ in tokens), min_count),
+                   Vocab.build((t[:max_tags] for _, t in tokens), min_count), max_words, max_tags, split_hashtags)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"max_words": self.max_words, "max_tags": self.max_tags,
+        path.write_text(json.dumps({"max_words": self.max_words, "max_tags": self.max_tags, "split_hashtags": self.split_hashtags,
                                     "words": self.words.itos, "tags": self.tags.itos}, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
         d = json.loads(Path(path).read_text())
-        return cls(Vocab(d["words"]), Vocab(d["tags"]), d["max_words"], d["max_tags"])
+        return cls(Vocab(d["words"]), Vocab(d["tags"]), d["max_words"], d["max_tags"], d.get("split_hashtags", False))

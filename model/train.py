@@ -13,9 +13,11 @@ from tqdm import tqdm
 
 from .architecture import EmotionNet
 from .config import ModelConfig, TrainConfig
-from .data import Encoded, encode, manifest_hash, pooled_features, read_manifest, split_of
+from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
+from .manifest import read_manifest
 from .embeddings import embedding_matrix
-from .labels import COMBO_NAMES, paper_name
+from contracts.combos import COMBO_NAMES, Combo
+
 from .loss import multitask_loss
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
@@ -39,7 +41,7 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
     model_cfg = model_cfg or ModelConfig()
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
-    tok = Tokenizer.fit([e.text for e in parts["train"]], [e.tags for e in parts["train"]],
+    tok = Tokenizer.fit([(e.text, e.tags) for e in parts["train"]],
                         min_count=train_cfg.min_count, max_words=model_cfg.max_words, max_tags=model_cfg.max_tags)
     vectors, coverage = None, None
     updates = {"n_words": len(tok.words), "n_tags": len(tok.tags)}
@@ -97,7 +99,7 @@ def fit(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=p
         history.append({"epoch": epoch, "train_loss": total / max(n, 1), "val_loss": val_loss, "val_emotion_acc": acc,
                         "seconds": time.monotonic() - t0, "examples_per_s": n / (time.monotonic() - t0)})
         log(f"epoch {epoch:2d} train {total / max(n, 1):.3f} val {val_loss:.3f} | "
-            + " ".join(f"{paper_name(c)} {a:.2f}" for c, a in acc.items()))
+            + " ".join(f"{Combo.parse(c).paper} {a:.2f}" for c, a in acc.items()))
         improved = val_loss < best - 1e-4
         if cfg.checkpoint_dir:
             _checkpoint(cfg.checkpoint_dir, model, opt, epoch, val_loss, improved)
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
     test = evaluate_heads(model, prep.splits["test"])
-    path = save_bundle(args.out, model, prep, cfg, history, test)
+    path = save_bundle(args.out, model, prep, cfg, history, test, head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES))
     print(json.dumps({c: {k: round(v, 4) for k, v in r.items()} for c, r in test.items()}, indent=1))
     print(f"bundle: {path}")
     return 0

@@ -1,122 +1,145 @@
-"""Dashboard aggregates in Redis, applied at most once per post id by one atomic Lua script (docs/REDIS.md).
+"""The dashboard aggregates in Redis (key layout: contracts/redis_keys.py), each record applied at most once by one
+atomic Lua script that declares every key it touches (Redis Cluster compatible with a {hash tag} prefix).
 
-Keys (prefix P, default "emo:"):
-  P seen:<id>            marker, TTL seen_ttl_s: the post was counted
-  P totals               hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>
-  P bucket:<epoch_s>     hash per time bucket: posts, <emotion>, <sentiment>, degraded; TTL bucket_ttl_s
-  P buckets              sorted set of bucket start times (score = time), trimmed with the same TTL
-  P tag:<tag>            hash emotion -> count; TTL bucket_ttl_s
-  P top:<emotion>        sorted set tag -> count, capped at 1000 members
-  P recent               stream of the latest results (capped, ~recent_max)
-  P seen:dlq:<t>:<p>:<o> marker: the dead letter of that input offset was counted
-  P totals dead:<reason> and P bucket:<t> dead: dead letters
-  P worker:<name>        hash per worker (posts_in, posts_out, dead, updated), TTL 30 s: the dashboard's worker list
-  P lag                  hash: total (messages of the posts topic not yet committed by the group), updated
-"""
+Memory is bounded: `seen:` markers live EMOSTREAM_SEEN_TTL_S, buckets EMOSTREAM_BUCKET_TTL_S, the top-tag sets are
+capped at EMOSTREAM_TOP_TAGS_MAX members, `recent` at EMOSTREAM_RECENT_MAX entries and stores records without
+their `meta`. Measured bytes per post: README "Results"."""
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from .schemas import EmotionRecord
+from contracts.redis_keys import RedisKeys
+
 from .settings import Settings
 
+__all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates"]
+
 APPLY = """
-local p = ARGV[1]
-if not redis.call('SET', p .. 'seen:' .. ARGV[2], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
-local emotion, sentiment, head, bucket, bttl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
-local degraded = cjson.decode(ARGV[9])
-local tags = cjson.decode(ARGV[10])
-local totals = p .. 'totals'
-redis.call('HINCRBY', totals, 'posts', 1)
-redis.call('HINCRBY', totals, 'emotion:' .. emotion, 1)
-redis.call('HINCRBY', totals, 'sentiment:' .. sentiment, 1)
-redis.call('HINCRBY', totals, 'head:' .. head, 1)
-local b = p .. 'bucket:' .. bucket
-redis.call('HINCRBY', b, 'posts', 1)
-redis.call('HINCRBY', b, emotion, 1)
-redis.call('HINCRBY', b, sentiment, 1)
-for _, d in ipairs(degraded) do
-  redis.call('HINCRBY', totals, 'degraded:' .. d, 1)
-  redis.call('HINCRBY', b, 'degraded', 1)
+-- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
+-- ARGV: seen_ttl, emotion, sentiment, head, bucket_start, bucket_ttl, degraded (JSON list), tags (JSON list),
+--       recent entry (JSON), recent max, top max
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+local emotion, sentiment, head, bttl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[6])
+redis.call('HINCRBY', KEYS[2], 'posts', 1)
+redis.call('HINCRBY', KEYS[2], 'emotion:' .. emotion, 1)
+redis.call('HINCRBY', KEYS[2], 'sentiment:' .. sentiment, 1)
+redis.call('HINCRBY', KEYS[2], 'head:' .. head, 1)
+redis.call('HINCRBY', KEYS[3], 'posts', 1)
+redis.call('HINCRBY', KEYS[3], emotion, 1)
+redis.call('HINCRBY', KEYS[3], sentiment, 1)
+for _, d in ipairs(cjson.decode(ARGV[7])) do
+  redis.call('HINCRBY', KEYS[2], 'degraded:' .. d, 1)
+  redis.call('HINCRBY', KEYS[3], 'degraded', 1)
 end
-redis.call('EXPIRE', b, bttl)
-redis.call('ZADD', p .. 'buckets', tonumber(bucket), bucket)
-redis.call('ZREMRANGEBYSCORE', p .. 'buckets', '-inf', tonumber(bucket) - bttl)
-for _, t in ipairs(tags) do
-  local tk = p .. 'tag:' .. t
-  redis.call('HINCRBY', tk, emotion, 1)
-  redis.call('EXPIRE', tk, bttl)
-  local top = p .. 'top:' .. emotion
-  redis.call('ZINCRBY', top, 1, t)
-  if redis.call('ZCARD', top) > 1100 then redis.call('ZREMRANGEBYRANK', top, 0, -1001) end
+redis.call('EXPIRE', KEYS[3], bttl)
+redis.call('ZADD', KEYS[4], tonumber(ARGV[5]), ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[5]) - bttl)
+local topmax = tonumber(ARGV[11])
+for _, t in ipairs(cjson.decode(ARGV[8])) do
+  redis.call('ZINCRBY', KEYS[6], 1, t)
 end
-redis.call('XADD', p .. 'recent', 'MAXLEN', '~', tonumber(ARGV[12]), '*', 'json', ARGV[11])
+if redis.call('ZCARD', KEYS[6]) > topmax + topmax / 10 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -topmax - 1) end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', tonumber(ARGV[10]), '*', 'json', ARGV[9])
 return 1
 """
-
 
 DEAD = """
-local p = ARGV[1]
-if not redis.call('SET', p .. 'seen:dlq:' .. ARGV[2], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
-redis.call('HINCRBY', p .. 'totals', 'dead:' .. ARGV[4], 1)
-local b = p .. 'bucket:' .. ARGV[5]
-redis.call('HINCRBY', b, 'dead', 1)
-redis.call('EXPIRE', b, tonumber(ARGV[6]))
-redis.call('ZADD', p .. 'buckets', tonumber(ARGV[5]), ARGV[5])
+-- KEYS: seen:dlq:<ref>, totals, bucket, buckets      ARGV: seen_ttl, reason, bucket_start, bucket_ttl
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+redis.call('HINCRBY', KEYS[2], 'dead:' .. ARGV[2], 1)
+redis.call('HINCRBY', KEYS[3], 'dead', 1)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[3])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class LabelledPost:
+    """What the aggregates need of one output record (`recent` is the record without `meta`, as JSON)."""
+
+    id: str
+    emotion: str
+    sentiment: str
+    head: str
+    degraded: tuple[str, ...]  # "<modality>:<reason>"
+    tags: tuple[str, ...]
+    at: float
+    recent: str
+
+    @classmethod
+    def from_record(cls, value: bytes) -> LabelledPost:
+        rec = json.loads(value)
+        rec.pop("meta", None)
+        return cls(rec["id"], rec["emotion"], rec["sentiment"], rec["head"],
+                   tuple(f"{d['modality']}:{d['reason']}" for d in rec.get("degraded", ())), tuple(sorted(set(rec.get("tags", ())))),
+                   _epoch(rec.get("processed_at")), json.dumps(rec))
+
+
+@dataclass(frozen=True)
+class DeadLetterSeen:
+    """What the aggregates need of one dead-letter record: its reason, when, and the input offset it stands for."""
+
+    ref: str
+    reason: str
+    at: float
+
+    @classmethod
+    def from_record(cls, value: bytes, fallback_ref: str) -> DeadLetterSeen:
+        rec = json.loads(value)
+        src = rec.get("source") or {}
+        ref = f"{src['topic']}:{src['partition']}:{src['offset']}" if {"topic", "partition", "offset"} <= set(src) else fallback_ref
+        return cls(ref, str(rec.get("reason", "unknown")), _epoch(rec.get("at")))
+
+
+def _epoch(iso: str | None) -> float:
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else time.time()
+    except ValueError:
+        return time.time()
 
 
 class Aggregates:
-    """Applies output records to Redis; a post id already applied is skipped (returns False)."""
+    """Applies labelled posts and dead letters to Redis; one seen before is skipped (returns False)."""
 
-    def __init__(self, s: Settings, client: aioredis.Redis | None = None):
-        self.s = s
-        self.redis = client or aioredis.Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=3)
-        self._script = self.redis.register_script(APPLY)
+    def __init__(self, s: Settings, client: aioredis.Redis):
+        self.s, self.redis, self.keys = s, client, RedisKeys(s.redis_prefix)
+        self._apply = self.redis.register_script(APPLY)
         self._dead = self.redis.register_script(DEAD)
 
-    async def close(self) -> None:
-        await self.redis.aclose()
+    def _bucket(self, at: float) -> int:
+        return int(at // self.s.bucket_s * self.s.bucket_s)
 
-    def _bucket(self, now: float | None) -> int:
-        return int((now or time.time()) // self.s.bucket_s * self.s.bucket_s)
-
-    async def apply_dead(self, ref: str, reason: str, now: float | None = None) -> bool:
-        """Count one dead letter once per input offset `ref` (topic:partition:offset)."""
-        return bool(await self._dead(args=[self.s.redis_prefix, ref, self.s.seen_ttl_s, reason, self._bucket(now), self.s.bucket_ttl_s]))
-
-    async def heartbeat(self, worker: str, stats: dict, lag: int | None) -> None:
-        """The worker's counters for the dashboard (expire when the worker stops reporting)."""
-        key = f"{self.s.redis_prefix}worker:{worker}"
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping={**stats, "updated": time.time()})
-        pipe.expire(key, 30)
-        if lag is not None:
-            pipe.hset(f"{self.s.redis_prefix}lag", mapping={"total": lag, "updated": time.time()})
-        await pipe.execute()
-
-    def _args(self, rec: EmotionRecord, bucket: int, payload: str | None = None) -> list:
-        degraded = [f"{d.modality}:{d.reason}" for d in rec.degraded]
-        return [self.s.redis_prefix, rec.id, self.s.seen_ttl_s, rec.emotion, rec.sentiment, rec.head, bucket,
-                self.s.bucket_ttl_s, json.dumps(degraded), json.dumps(sorted(set(rec.tags))),
-                payload if payload is not None else rec.model_dump_json(), self.s.recent_max]
-
-    async def apply(self, rec: EmotionRecord, now: float | None = None) -> bool:
-        """Count one record once. Redis errors propagate (the worker retries with backoff)."""
-        return bool(await self._script(args=self._args(rec, self._bucket(now))))
-
-    async def apply_many(self, records: list[EmotionRecord], payloads: list[str] | None = None,
-                         now: float | None = None) -> list[bool]:
-        """apply() for a batch in one round trip (a pipeline of the same atomic script, one call per record);
-        `payloads` are the records' JSON when the caller has it already."""
-        if not records:
+    async def apply(self, posts: list[LabelledPost], dead: list[DeadLetterSeen]) -> list[bool]:
+        """Apply a batch in one round trip (a pipeline of the atomic scripts, one call per record)."""
+        if not posts and not dead:
             return []
-        bucket = self._bucket(now)
+        k, s = self.keys, self.s
         pipe = self.redis.pipeline(transaction=False)
-        for i, rec in enumerate(records):
-            await self._script(args=self._args(rec, bucket, payloads[i] if payloads else None), client=pipe)
+        for p in posts:
+            b = self._bucket(p.at)
+            await self._apply(keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
+                              args=[s.seen_ttl_s, p.emotion, p.sentiment, p.head, b, s.bucket_ttl_s, json.dumps(p.degraded),
+                                    json.dumps(p.tags), p.recent, s.recent_max, s.top_tags_max], client=pipe)
+        for d in dead:
+            b = self._bucket(d.at)
+            await self._dead(keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
+                             args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s], client=pipe)
         return [bool(r) for r in await pipe.execute()]
+
+    async def heartbeat(self, worker: str, stats: dict, lag: int | None, ttl_s: int = 30) -> None:
+        """A worker's counters for the dashboard: a hash with a TTL, and its name in the registry of workers."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.worker(worker), mapping={**stats, "updated": now})
+        pipe.expire(self.keys.worker(worker), ttl_s)
+        pipe.zadd(self.keys.workers, {worker: now})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", now - 10 * ttl_s)
+        if lag is not None:
+            pipe.hset(self.keys.lag, mapping={"total": lag, "updated": now})
+        await pipe.execute()

@@ -1,150 +1,171 @@
-"""The Faust worker: consume `posts` in micro-batches, run the pipeline, publish results and dead letters,
-update the Redis aggregates, then let the batch's offsets be committed (at-least-once; docs/ARCHITECTURE.md, "Delivery, failure by failure")."""
+"""The worker's Faust app: the `classify` agent (posts -> labels and dead letters, offsets committed only after Kafka
+acknowledged them), the aggregator (labels -> Redis, its own consumer group), a timer, /health and /metrics.
+
+Delivery, failure by failure: docs/ARCHITECTURE.md."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
 import socket
+from collections.abc import Sequence
 
 import faust
+from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from model.bundle_info import BundleInfo
 
 from . import metrics
 from .aggregates import Aggregates
-from .images import ImageFetcher
+from .aggregator import Aggregator
+from .connections import faust_credentials, kafka_python_config, redis_client
 from .kafka_admin import LagReader
-from .pipeline import BatchResult, Incoming, Pipeline
+from .records import Incoming
+from .retry import Stopped
+from .service import Classifier
 from .settings import Settings
-from .triton_client import EmotionClient
+
+__all__ = ["WorkerApp", "hold_back"]
 
 log = logging.getLogger("emostream.worker")
 WORKER_NAME = f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def retry_forever(what: str, fn, s: Settings, stopping=lambda: False):
-    """Call fn() until it succeeds, backing off up to retry_max_backoff_s; a down dependency pauses the batch, never drops it."""
-    backoff = 0.2
-    while True:
-        try:
-            return await fn()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any failure of the dependency is retried; the error is logged
-            if stopping():
-                raise
-            metrics.RETRIES.labels(what).inc()
-            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(e).__name__, e, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, s.retry_max_backoff_s)
+def hold_back(events: Sequence) -> None:
+    """Keep these messages' offsets from ever being committed by this worker, so that the next owner of their
+    partitions processes them again. Faust's take_events acks every event of a batch when the batch's body ends, even
+    when it ends by an exception; marking the message acked here, without telling the consumer, turns that final ack
+    into a no-op, and the consumer commits only offsets it was told about."""
+    for e in events:
+        e.message.acked = True
 
 
-def create_app(s: Settings, bundle: BundleInfo, max_batch: dict[str, int] | None = None) -> faust.App:
-    """The Faust app; `max_batch` = each combination's max batch size as the start-up check read it from Triton."""
-    app = faust.App(
-        s.app_id, broker=f"kafka://{s.kafka_bootstrap}", value_serializer="raw", key_serializer="raw",
-        web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir), topic_partitions=s.partitions,
-        topic_allow_declare=False, consumer_auto_offset_reset="earliest", broker_commit_every=1000,
-        broker_commit_interval=1.0, producer_acks=-1, stream_buffer_maxsize=max(4 * s.max_batch, 256),
-        broker_session_timeout=10.0, broker_heartbeat_interval=3.0,  # a dead worker's partitions move within ~10 s
-    )
-    posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
-    # the worker checked the models before starting, hence triton_ready; stats feed the dashboard's worker list
-    state: dict = {"triton_ready": True, "stats": {"posts_in": 0, "posts_out": 0, "dead": 0}}
+def _incoming(event) -> Incoming:
+    m = event.message
+    return Incoming(m.key, m.value, m.timestamp, m.topic, m.partition, m.offset)
 
-    @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
-    async def classify(stream):
-        client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, s.triton_retries, bundle=bundle)
-        client.max_batch.update(max_batch or {})
-        fetcher = ImageFetcher(s, bundle.image_size)
-        aggregates = Aggregates(s)
-        pipeline = Pipeline(s, bundle, client, fetcher)
-        state.update(client=client, aggregates=aggregates)
-        try:
+
+class _Producer:
+    """The Faust app's producer, resolved when first used (it exists once the app runs)."""
+
+    def __init__(self, app: faust.App):
+        self.app = app
+
+    async def send(self, *args):
+        return await self.app.producer.send(*args)
+
+
+class WorkerApp:
+    """One worker: the Faust app and the services it owns (classifier, aggregator, lag reader, heartbeat)."""
+
+    def __init__(self, s: Settings, bundle: BundleInfo, max_batch: dict | None = None):
+        self.s, self.bundle, self._max_batch = s, bundle, max_batch or {}
+        self.app = faust.App(
+            s.app_id, broker=f"kafka://{s.kafka_bootstrap}", broker_credentials=faust_credentials(s),
+            value_serializer="raw", key_serializer="raw", web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir),
+            topic_partitions=s.partitions, topic_allow_declare=False, consumer_auto_offset_reset="earliest",
+            broker_commit_every=1000, broker_commit_interval=1.0, producer_acks=-1, producer_max_request_size=1_048_576,
+            stream_buffer_maxsize=max(4 * s.max_batch, 256), broker_session_timeout=10.0, broker_heartbeat_interval=3.0,
+            # A rebalance or a stop does not wait for a batch in progress: it may be waiting on a dependency that is
+            # down. Its offsets are not committed (hold_back) and the next owner processes it again.
+            stream_wait_empty=False,
+        )
+        self._classifier: Classifier | None = None
+        self.aggregator = Aggregator(s) if s.aggregator else None
+        self._lag: LagReader | None = None
+        self._redis = None
+        self._wire()
+
+    @property
+    def classifier(self) -> Classifier:
+        """Created inside the running loop (its gRPC channel belongs to it)."""
+        if self._classifier is None:
+            self._classifier = Classifier(self.s, self.bundle, _Producer(self.app), self._max_batch)
+        return self._classifier
+
+    def _wire(self) -> None:
+        app, s = self.app, self.s
+        posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
+        worker = self
+
+        @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
+        async def classify(stream):
             async for events in stream.take_events(s.max_batch, within=s.max_wait_s):
                 try:
-                    batch = [Incoming(e.message.key, e.message.value, e.message.timestamp,
-                                      f"{e.message.topic}:{e.message.partition}:{e.message.offset}") for e in events]
-                    result = await pipeline.process_isolating(batch)
-                    await retry_forever("kafka_produce", lambda: publish(app, s, result), s)
-                    await retry_forever("redis", lambda: aggregate(aggregates, result), s)
-                    stats = state["stats"]
-                    stats["posts_in"] += len(batch)
-                    stats["posts_out"] += len(result.records)
-                    stats["dead"] += len(result.dead)
-                except asyncio.CancelledError:
-                    # Shutting down mid-batch: leave these offsets un-acked so they are redelivered, not committed.
-                    for e in events:
-                        e.message.acked = True
+                    await worker.classifier.process([_incoming(e) for e in events])
+                except (Stopped, asyncio.CancelledError):
+                    hold_back(events)
                     raise
-        finally:
-            pipeline.stopping = True
-            await fetcher.close()
-            await client.close()
-            await aggregates.close()
 
-    @app.timer(5.0)
-    async def watch():
-        client = state.get("client")
-        if client is not None:
-            try:
-                await client.check(bundle)  # ready, and still serving this worker's bundle
-                state["triton_ready"], state["triton_error"] = True, None
-            except Exception as e:  # noqa: BLE001 - reported through /health
-                state["triton_ready"], state["triton_error"] = False, str(e)[:500]
-        total = None
+        @app.service
+        class Lifecycle(Service):
+            """Starts the aggregator with the app; stops the classifier first, so no batch waits on a dependency."""
+
+            async def on_start(self) -> None:
+                if worker.aggregator is not None:
+                    await self.add_runtime_dependency(worker.aggregator)
+
+            async def on_stop(self) -> None:
+                await worker.stop()
+
+        async def before_shutdown(sender, **kwargs) -> None:
+            if worker._classifier is not None:
+                worker._classifier.stopping.set()
+
+        app.on_before_shutdown.connect(before_shutdown)
+
+        @app.timer(5.0)
+        async def watch():
+            await worker.classifier.check_models()
+            lag = await worker._read_lag()
+            await worker._heartbeat(lag)
+
+        @app.page("/health")
+        async def health(web, request):
+            doc = worker.health()
+            return web.json(doc, status=200 if doc["ok"] else 503)
+
+        @app.page("/metrics")
+        async def prom(web, request):
+            return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    def health(self) -> dict:
+        """ok: assigned partitions, Triton serving this bundle, no batch stalled. Redis only delays the dashboard:
+        the aggregator's state is reported, not counted as a problem of the classifier."""
+        c = self.classifier.health()
+        assigned = bool(self.app.consumer.assignment()) if self.app.consumer else False
+        problems = ([] if assigned else ["no partitions assigned"]) + c.pop("problems")
+        agg = self.aggregator.health() if self.aggregator is not None else None
+        return {"ok": not problems, "problems": problems, "kafka_assigned": assigned, **c, "aggregator": agg}
+
+    async def _read_lag(self) -> int | None:
         try:
-            if "lag" not in state:
-                state["lag"] = await asyncio.to_thread(LagReader, s.kafka_bootstrap, s.app_id, s.topic_posts)
-            lags = await asyncio.to_thread(state["lag"].read)
-            for p, lag in lags.items():
-                metrics.CONSUMER_LAG.labels(str(p)).set(lag)
-            total = sum(lags.values())
-        except Exception as e:  # noqa: BLE001 - lag is best effort
+            if self._lag is None:
+                self._lag = await asyncio.to_thread(LagReader, kafka_python_config(self.s), self.s.app_id, self.s.topic_posts)
+            lags = await asyncio.to_thread(self._lag.read)
+        except Exception as e:  # noqa: BLE001 - lag is informative only; the next tick tries again
             log.debug("lag read failed: %s", e)
-        agg = state.get("aggregates")
-        if agg is not None:
-            try:
-                await agg.heartbeat(WORKER_NAME, state["stats"], total)
-            except Exception as e:  # noqa: BLE001 - the dashboard shows the worker as gone
-                log.debug("heartbeat failed: %s", e)
+            return None
+        for p, n in lags.items():
+            metrics.CONSUMER_LAG.labels(str(p)).set(n)
+        return sum(lags.values())
 
-    @app.page("/health")
-    async def health(web, request):
-        checks = {"kafka_assigned": bool(app.consumer.assignment()) if app.consumer else False,
-                  "triton_ready": state["triton_ready"], "redis": False}
-        agg = state.get("aggregates")
-        if agg is not None:
-            try:
-                checks["redis"] = bool(await asyncio.wait_for(agg.redis.ping(), 2))
-            except Exception:  # noqa: BLE001
-                checks["redis"] = False
-        ok = all(checks.values())
-        return web.json({"ok": ok, **checks, "model_version": bundle.version, "triton_error": state.get("triton_error")},
-                        status=200 if ok else 503)
+    async def _heartbeat(self, lag: int | None) -> None:
+        """The worker's counters in Redis for the dashboard; best effort, bounded to 2 s (Redis may be down)."""
+        if self._redis is None:
+            self._redis = Aggregates(self.s, redis_client(self.s, socket_timeout=2, socket_connect_timeout=2))
+        stats = {"posts_in": self.classifier.stats.posts_in, "posts_out": self.classifier.stats.posts_out,
+                 "dead": self.classifier.stats.dead}
+        try:
+            await asyncio.wait_for(self._redis.heartbeat(WORKER_NAME, stats, lag), 2)
+        except Exception as e:  # noqa: BLE001 - the dashboard then shows the worker as gone
+            log.debug("heartbeat failed: %s", e)
 
-    @app.page("/metrics")
-    async def prom(web, request):
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    return app
-
-
-async def publish(app: faust.App, s: Settings, result: BatchResult) -> None:
-    """Send every output and dead letter, then wait until Kafka acknowledged all of them."""
-    futs = [await app.producer.send(s.topic_output, r.id.encode(), p.encode(), None, None, None)
-            for r, p in zip(result.records, result.payloads)]
-    futs += [await app.producer.send(s.topic_dlq, d.key, d.value, None, None, None) for d in result.dead]
-    await asyncio.gather(*futs)
-    for r in result.records:
-        metrics.POSTS_OUT.labels(r.head).inc()
-        if r.latency_ms:
-            metrics.E2E_LATENCY.observe(r.latency_ms / 1000)
-
-
-async def aggregate(aggregates: Aggregates, result: BatchResult) -> None:
-    applied = await aggregates.apply_many(result.records, result.payloads)
-    metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))
-    await asyncio.gather(*(aggregates.apply_dead(d.ref, d.reason) for d in result.dead))
+    async def stop(self) -> None:
+        if self._classifier is not None:
+            await self._classifier.stop()
+        if self._redis is not None:
+            await self._redis.redis.aclose()
+        if self._lag is not None:
+            await asyncio.to_thread(self._lag.close)

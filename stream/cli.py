@@ -14,12 +14,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),
     "export": ("model.export", "model bundle -> ONNX + Triton configs (cpu and gpu targets), new version"),
-    "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions + Redis)"),
+    "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions; aggregator -> Redis)"),
+    "aggregator": ("stream.aggregator", "the Redis aggregator alone (workers run it unless EMOSTREAM_AGGREGATOR=false)"),
     "produce": ("stream.produce", "send posts to Kafka: replay a JSONL file or generate them at a rate"),
     "tail": ("stream.tail", "print results from the output topic as they arrive"),
     "dashboard": ("stream.dashboard.server", "the live dashboard web page and its JSON API (reads Redis)"),
     "settings": ("stream.settings", "print the worker's configuration table (env variables, defaults)"),
-    "stack": ("stream.localstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
+    "stack": ("devstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }
 
 

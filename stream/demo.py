@@ -21,9 +21,11 @@ import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from model.labels import COMBO_NAMES
+from contracts import triton as tc
+from contracts.combos import COMBOS
+from contracts.redis_keys import RedisKeys
 
-from .localstack import StackConfig, StackError, up
+from devstack import StackConfig, StackError, up
 from .settings import Settings
 
 ART = Path("artifacts")
@@ -40,7 +42,7 @@ def _run(*args: str) -> None:
 def _served_version(http_url: str, model: str) -> str | None:
     try:
         with urllib.request.urlopen(f"http://{http_url}/v2/models/{model}/config", timeout=5) as r:
-            return json.loads(r.read()).get("parameters", {}).get("bundle_version", {}).get("string_value")
+            return json.loads(r.read()).get("parameters", {}).get(tc.PARAMS.BUNDLE_VERSION, {}).get("string_value")
     except Exception:  # noqa: BLE001 - not loaded
         return None
 
@@ -54,7 +56,7 @@ def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list
     run = uuid.uuid4().hex[:6]
     posts = []
     for i, r in enumerate(rows[:n]):
-        combo = COMBO_NAMES[i % len(COMBO_NAMES)].split("_")
+        combo = COMBOS[i % len(COMBOS)]
         post = {"id": f"demo-{run}-{i:03d}", "true_emotion": r["emotion"]}
         if "image" in combo:
             post["image_url"] = f"{image_base}/{r['image']}"
@@ -95,18 +97,18 @@ def main(argv: list[str] | None = None) -> int:
 
     bundle = BundleInfo.load(bundles / "latest")
     repo_root = cfg.triton_model_repo.parent
-    exported = cfg.triton_model_repo / "emotion_image_text_tags" / "config.pbtxt"
+    exported = cfg.triton_model_repo / tc.ensemble_name(COMBOS[-1]) / "config.pbtxt"
     if not exported.exists() or bundle.version not in exported.read_text():
         _step(f"export bundle {bundle.version} to {repo_root}")
         _run("export", "--bundle", str(bundle.path), "--repo", str(repo_root))
     import tritonclient.http as httpclient
 
     triton = httpclient.InferenceServerClient(cfg.triton_http_url, network_timeout=600)
-    stale = [c for c in COMBO_NAMES if _served_version(cfg.triton_http_url, f"emotion_{c}") != bundle.version]
+    stale = [c for c in COMBOS if _served_version(cfg.triton_http_url, tc.ensemble_name(c)) != bundle.version]
     if stale:
         _step(f"loading {len(stale)} ensembles of bundle {bundle.version} in Triton (explicit model control)")
     for combo in stale:  # (re)loads the ensemble and the encoders and head it wires
-        triton.load_model(f"emotion_{combo}")
+        triton.load_model(tc.ensemble_name(combo))
     triton.close()
     _step("starting a worker")
     handler = functools.partial(_QuietHandler, directory=str(data))
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         producer.close()
         print(f"\n{labelled - len([p for p in pending if truth[p]])} labelled posts classified, {right} match the synthetic label"
               + (f"; {len(pending)} not seen in time" if pending else ""))
-        _show_redis(cfg.redis_url)
+        _show_redis(cfg.redis_url, Settings().redis_prefix)
         return 0 if not pending else 1
     finally:
         if worker.poll() is None:
@@ -186,15 +188,19 @@ def _wait_healthy(worker: subprocess.Popen, log_path: Path, timeout_s: float = 3
     raise SystemExit(f"worker not healthy after {timeout_s}s: {log_path.read_text()[-2000:]}")
 
 
-def _show_redis(url: str) -> None:
+def _show_redis(url: str, prefix: str) -> None:
     import redis
 
+    keys = RedisKeys(prefix)
     r = redis.Redis.from_url(url, decode_responses=True)
-    totals = r.hgetall("emo:totals")
+    deadline = time.monotonic() + 15  # the aggregator applies what the worker published a moment ago
+    while int(r.hget(keys.totals, "posts") or 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    totals = r.hgetall(keys.totals)
     _step("Redis aggregates (all time)")
     print("posts:", totals.get("posts"))
     for kind in ("emotion", "sentiment", "head", "degraded"):
         items = sorted(((k.split(":", 1)[1], int(v)) for k, v in totals.items() if k.startswith(kind + ":")), key=lambda kv: -kv[1])
         print(f"{kind:10s}", ", ".join(f"{k} {v}" for k, v in items))
     for emotion in ("amusement", "fear"):
-        print(f"top tags for {emotion}:", ", ".join(f"{t} ({int(s)})" for t, s in r.zrevrange(f"emo:top:{emotion}", 0, 4, withscores=True)))
+        print(f"top tags for {emotion}:", ", ".join(f"{t} ({int(s)})" for t, s in r.zrevrange(keys.top(emotion), 0, 4, withscores=True)))

@@ -1,14 +1,23 @@
 """Topic creation and consumer-lag reading with kafka-python's admin client (used by the worker, the producer CLI and tests)."""
 from __future__ import annotations
 
+from typing import Any
+
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+__all__ = ["ensure_topics", "LagReader"]
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
+
+def _config(bootstrap: str | dict[str, Any]) -> dict[str, Any]:
+    """A bootstrap address, or a full kafka-python config (stream.connections.kafka_python_config)."""
+    return {"bootstrap_servers": bootstrap} if isinstance(bootstrap, str) else dict(bootstrap)
+
+
+def ensure_topics(bootstrap: str | dict[str, Any], topics: list[str], partitions: int) -> list[str]:
     """Create the topics that do not exist yet (replication 1 locally; compose's topic-init job does production)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="emostream-admin")
+    admin = KafkaAdminClient(client_id="emostream-admin", **_config(bootstrap))
     try:
         existing = set(admin.list_topics())
         new = [t for t in topics if t not in existing]
@@ -25,10 +34,10 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[st
 class LagReader:
     """Messages of a topic not yet committed by a consumer group, per partition."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str):
+    def __init__(self, bootstrap: str | dict[str, Any], group: str, topic: str):
         self.group, self.topic = group, topic
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="emostream-lag")
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="emostream-lag", enable_auto_commit=False)
+        self.admin = KafkaAdminClient(client_id="emostream-lag", **_config(bootstrap))
+        self.consumer = KafkaConsumer(client_id="emostream-lag", enable_auto_commit=False, **_config(bootstrap))
 
     def read(self) -> dict[int, int]:
         parts = self.consumer.partitions_for_topic(self.topic) or set()

@@ -12,4 +12,6 @@ E2E_LATENCY = Histogram("emostream_end_to_end_seconds", "Kafka timestamp of the 
                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 RETRIES = Counter("emostream_dependency_retries_total", "retries of a failed dependency call", ["dependency"])
 CONSUMER_LAG = Gauge("emostream_consumer_lag", "messages of the posts topic not yet committed by the group", ["partition"])
-AGG_DUPLICATES = Counter("emostream_aggregate_duplicates_total", "records not re-counted in Redis (post id seen before)")
+OLDEST_BATCH = Gauge("emostream_oldest_batch_seconds", "age of the micro-batch in progress (0 when idle): its offsets are held")
+AGG_APPLIED = Counter("emostream_aggregated_total", "records applied to the Redis aggregates", ["topic"])
+AGG_DUPLICATES = Counter("emostream_aggregate_duplicates_total", "records not re-counted in Redis (seen before)")

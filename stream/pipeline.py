@@ -1,9 +1,10 @@
-"""One micro-batch from raw Kafka values to output records: validate, fetch images, tokenize, group posts by
-modality combination, one Triton request per (combination, chunk), build the records.
+"""One micro-batch from raw Kafka values to settled records: validate, fetch images, tokenize, route each post to a
+head, group by head, one Triton request per (head, chunk), build and serialise the records.
 
-Per-post problems never raise: bad input becomes a dead letter, a failed image becomes a `degraded` entry.
-A dependency that is down (Triton) is retried here with backoff until it answers: the batch waits, the
-agent does not take more, and nothing is acknowledged meanwhile.
+Failure classes (docs/ARCHITECTURE.md): a problem of one post never raises — bad input, an output that cannot be
+serialised or is too large, a request Triton rejects with the models verified, or anything unforeseen while
+preparing a post becomes that post's dead letter; a failed image becomes a `degraded` entry. Only a dependency
+(Triton) is retried, through the one retry policy, and nothing derived from a post sits in that loop.
 """
 from __future__ import annotations
 
@@ -11,179 +12,176 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
+from contracts.combos import Combo
 from model.bundle_info import BundleInfo
-from model.labels import MODALITIES, combo_name
-from model.tokenizer import clean_tags
 
 from . import metrics
 from .images import ImageFetcher, ImageFetchError
-from .schemas import Degraded, EmotionRecord, InvalidPost, Post, dead_letter, now_iso, parse_post
+from .parsing import parse_post
+from .records import DeadLetter, Incoming, Output, dead_letter
+from .retry import Backoff, Waiting, retry_transient
+from .schemas import Degraded, EmotionRecord, InvalidPost, Post, now_iso
 from .settings import Settings
-from .triton_client import BadRequest, EmotionClient, TritonError
+from .triton_client import BadRequest, EmotionClient, InferResult, ModelMismatch, ModelUnavailable
+
+__all__ = ["BatchResult", "Pipeline"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Incoming:
-    key: bytes | None
-    value: bytes | None
-    timestamp_s: float | None = None  # Kafka record timestamp
-    ref: str = ""  # topic:partition:offset, identifies the input message
-
-
-@dataclass
-class DeadLetter:
-    key: bytes | None
-    value: bytes  # the dead-letter record
-    reason: str
-    ref: str
+TRANSIENT = (ModelUnavailable, ModelMismatch)
 
 
 @dataclass
 class _Work:
+    msg: Incoming
     post: Post
-    ts: float | None
-    ref: str = ""
     image: np.ndarray | None = None
     text: list[int] | None = None
     tags: list[int] | None = None
+    tag_names: list[str] = field(default_factory=list)
     degraded: list[Degraded] = field(default_factory=list)
 
     @property
-    def modalities(self) -> list[str]:
-        have = {"image": self.image is not None, "text": self.text is not None, "tags": self.tags is not None}
-        return [m for m in MODALITIES if have[m]]
+    def usable(self) -> Combo | None:
+        have = [m for m, v in (("image", self.image), ("text", self.text), ("tags", self.tags)) if v is not None]
+        return Combo.of(have) if have else None
 
 
 @dataclass
 class BatchResult:
-    records: list[EmotionRecord]
-    dead: list[DeadLetter]
-
-    @cached_property
-    def payloads(self) -> list[str]:
-        """Each record as JSON, serialised once for Kafka and Redis both."""
-        return [r.model_dump_json() for r in self.records]
+    outputs: list[Output] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
 
 
 class Pipeline:
-    def __init__(self, s: Settings, bundle: BundleInfo, client: EmotionClient, fetcher: ImageFetcher):
-        self.s, self.bundle, self.client, self.fetcher = s, bundle, client, fetcher
-        self._inflight = asyncio.Semaphore(s.max_inflight)
-        self.stopping = False
+    """Turns micro-batches into outputs and dead letters with the bundle's tokenizer, the image fetcher and Triton."""
 
-    async def process_isolating(self, batch: list[Incoming]) -> BatchResult:
-        """process(), and when it fails on something unforeseen (a bug, not a dependency), again post by post so
-        that the one post that breaks it becomes a dead letter (`internal_error`) and the others go through."""
-        metrics.POSTS_IN.inc(len(batch))  # here, not in process(): the post-by-post retry must not count twice
-        try:
-            return await self.process(batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - isolated below, logged with its traceback
-            log.exception("batch of %d failed; retrying post by post", len(batch))
-        records, dead = [], []
-        for msg in batch:
-            try:
-                one = await self.process([msg])
-                records += one.records
-                dead += one.dead
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - this post is the poison pill
-                log.exception("post at %s failed", msg.ref)
-                self._dead(dead, msg.key, msg.value, InvalidPost("internal_error", f"{type(e).__name__}: {e}", "process"), msg.ref)
-        return BatchResult(records, dead)
+    def __init__(self, s: Settings, bundle: BundleInfo, client: EmotionClient, fetcher: ImageFetcher,
+                 stopping: asyncio.Event, waiting: Waiting):
+        self.s, self.bundle, self.client, self.fetcher = s, bundle, client, fetcher
+        self.stopping, self.waiting = stopping, waiting
+        self.backoff = Backoff(max_s=s.retry_max_backoff_s)
+        self._inflight = asyncio.Semaphore(s.max_inflight)
+        self.image_used = any(c.has_image and bundle.trained(c) for c in bundle.combos)
 
     async def process(self, batch: list[Incoming]) -> BatchResult:
-        dead: list[DeadLetter] = []
+        """Every message of the batch ends as exactly one output or one dead letter. Raises only retry.Stopped."""
+        metrics.POSTS_IN.inc(len(batch))
+        result = BatchResult()
         works: list[_Work] = []
         for msg in batch:
             try:
-                works.append(_Work(parse_post(msg.value, self.s), msg.timestamp_s, msg.ref))
+                works.append(_Work(msg, parse_post(msg.value, self.s)))
             except InvalidPost as e:
-                self._dead(dead, msg.key, msg.value, e, msg.ref)
-        await asyncio.gather(*(self._prepare(w) for w in works))
-        ready = []
-        for w in works:
-            if w.modalities:
-                ready.append(w)
-            else:
+                self._dead(result, msg, e)
+        prepared = await asyncio.gather(*(self._prepare(w) for w in works), return_exceptions=True)
+        groups: dict[Combo, list[_Work]] = {}
+        for w, err in zip(works, prepared):
+            if isinstance(err, BaseException):
+                if isinstance(err, asyncio.CancelledError):
+                    raise err
+                log.error("preparing post at %s failed", w.msg.ref, exc_info=err)
+                self._dead(result, w.msg, InvalidPost("internal_error", f"{type(err).__name__}: {err}", "prepare"))
+                continue
+            have = w.usable
+            if have is None:
                 why = "; ".join(f"{d.modality}: {d.reason}" for d in w.degraded) or "no usable modality"
-                self._dead(dead, w.post.id.encode(), w.post.model_dump_json().encode(),
-                           InvalidPost("no_usable_modality", why, "preprocess"), w.ref)
-        groups: dict[str, list[_Work]] = {}
-        for w in ready:
-            groups.setdefault(combo_name(w.modalities), []).append(w)
-        # a request never exceeds the ensemble's max_batch_size (read from Triton by the client's check)
-        size = {c: min(self.client.max_batch.get(c) or self.s.max_batch, self.s.max_batch) for c in groups}
-        chunks = [(c, ws[i:i + size[c]]) for c, ws in groups.items() for i in range(0, len(ws), size[c])]
-        results = await asyncio.gather(*(self._infer(c, ws, dead) for c, ws in chunks))
-        return BatchResult([r for rs in results for r in rs], dead)
+                self._dead(result, w.msg, InvalidPost("no_usable_modality", why, "preprocess"))
+                continue
+            head, _ = self.bundle.route(have)
+            if head is None:
+                self._dead(result, w.msg, InvalidPost("no_trained_head", f"the model has no trained head for {have.name}", "route"))
+                continue
+            groups.setdefault(head, []).append(w)
+        chunks = [(head, ws[i:i + self._chunk(head)]) for head, ws in groups.items() for i in range(0, len(ws), self._chunk(head))]
+        answered = await asyncio.gather(*(self._infer(head, ws, result) for head, ws in chunks))
+        now = time.time()
+        for (head, ws), res in zip(chunks, answered):
+            for i, w in enumerate(ws):
+                if res[i] is not None:
+                    self._output(result, w, head, res[i], now)
+        return result
 
-    def _dead(self, dead, key, value, err: InvalidPost, ref: str) -> None:
+    def _chunk(self, head: Combo) -> int:
+        """Posts per request: the micro-batch, capped by the ensemble's max_batch_size as read from Triton."""
+        return max(1, min(self.client.max_batch.get(head) or self.s.max_batch, self.s.max_batch))
+
+    def _dead(self, result: BatchResult, msg: Incoming, err: InvalidPost) -> None:
         metrics.DEAD_LETTERS.labels(err.reason, err.stage).inc()
-        log.info("dead letter: %s (%s)", err, err.stage)
-        dead.append(DeadLetter(key, dead_letter(value, err), err.reason, ref))
+        log.info("dead letter at %s: %s (%s)", msg.ref, str(err)[:300], err.stage)
+        result.dead.append(dead_letter(msg, err, self.s.dlq_max_original_bytes))
 
     async def _prepare(self, w: _Work) -> None:
-        tok = self.bundle.tokenizer
-        w.text = tok.encode_text(w.post.text)
-        w.tags = tok.encode_tags(w.post.tags)
+        """Tokens and image of one post; a failed image is a `degraded` entry, anything else unforeseen raises."""
+        text_ids, tag_ids = self.bundle.tokenizer.encode_post(w.post.text, w.post.tags)
+        w.text, w.tags = text_ids, tag_ids
+        w.tag_names = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)[1][:self.bundle.max_tags]
         if w.post.text and w.text is None:
             w.degraded.append(Degraded(modality="text", reason="no_words"))
         if w.post.image_url:
-            try:
-                w.image = await self.fetcher.fetch(w.post.image_url)
-            except ImageFetchError as e:
-                w.degraded.append(Degraded(modality="image", reason=e.reason))
+            if not self.image_used:
+                w.degraded.append(Degraded(modality="image", reason="no_trained_head"))
+            else:
+                try:
+                    w.image = await self.fetcher.fetch(w.post.image_url)
+                except ImageFetchError as e:
+                    w.degraded.append(Degraded(modality="image", reason=e.reason))
         for d in w.degraded:
             metrics.DEGRADED.labels(d.modality, d.reason).inc()
 
-    async def _infer(self, combo: str, ws: list[_Work], dead) -> list[EmotionRecord]:
+    async def _call(self, head: Combo, ws: list[_Work]) -> InferResult:
         arrays = {}
-        if "image" in combo:
+        if "image" in head:
             arrays["image"] = np.stack([w.image for w in ws])
-        if "text" in combo:
+        if "text" in head:
             arrays["text"] = np.array([w.text for w in ws], dtype=np.int64)
-        if "tags" in combo:
+        if "tags" in head:
             arrays["tags"] = np.array([w.tags for w in ws], dtype=np.int64)
-        backoff = 0.2
-        while True:
-            try:
-                async with self._inflight:
-                    t0 = time.perf_counter()
-                    res = await self.client.infer(combo, **arrays)
-                metrics.TRITON_LATENCY.labels(combo).observe(time.perf_counter() - t0)
-                metrics.BATCH_SIZE.observe(len(ws))
-                break
-            except BadRequest as e:  # not transient: these posts cannot be served as they are
-                for w in ws:
-                    self._dead(dead, w.post.id.encode(), w.post.model_dump_json().encode(),
-                               InvalidPost("inference_rejected", str(e), "infer"), w.ref)
-                return []
-            except TritonError as e:
-                if self.stopping:
-                    raise
-                metrics.RETRIES.labels("triton").inc()
-                log.warning("Triton unavailable (%s); retrying in %.1fs", e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.s.retry_max_backoff_s)
+        async with self._inflight:
+            t0 = time.perf_counter()
+            res = await self.client.infer(head, arrays)
+        metrics.TRITON_LATENCY.labels(head.name).observe(time.perf_counter() - t0)
+        metrics.BATCH_SIZE.observe(len(ws))
+        return res
+
+    async def _infer(self, head: Combo, ws: list[_Work], result: BatchResult) -> list[tuple | None]:
+        """(emotion probs, sentiment probs) per post, or None for a post dead-lettered here. Triton unavailable or
+        serving another model: retried (the batch waits). Rejected: the models are checked again (waiting while they
+        do not match), then the chunk is split until the rejected posts are alone; those are dead letters."""
+        retry = dict(transient=TRANSIENT, stopping=self.stopping, backoff=self.backoff, waiting=self.waiting)
+        try:
+            res = await retry_transient("triton", lambda: self._call(head, ws), **retry)
+            return [(res.emotion_probs[i], res.sentiment_probs[i]) for i in range(len(ws))]
+        except BadRequest as e:
+            log.warning("Triton rejected %d posts for %s (%s); checking the models", len(ws), head.name, e)
+            await retry_transient("triton", lambda: self.client.check(self.bundle), **retry)
+            if len(ws) == 1:
+                self._dead(result, ws[0].msg, InvalidPost("inference_rejected", str(e)[:1000], "infer"))
+                return [None]
+            half = len(ws) // 2
+            return await self._infer(head, ws[:half], result) + await self._infer(head, ws[half:], result)
+
+    def _output(self, result: BatchResult, w: _Work, head: Combo, probs: tuple, now: float) -> None:
+        """The record of one labelled post, serialised and sized here; too large or unserialisable: a dead letter."""
+        e, s = probs
         emotions, sentiments = self.bundle.emotions, self.bundle.sentiments
-        out = []
-        now = time.time()
-        for i, w in enumerate(ws):
-            e, s = res.emotion_probs[i], res.sentiment_probs[i]
-            out.append(EmotionRecord(
+        have = w.usable
+        _, reason = self.bundle.route(have)
+        latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
+        try:
+            record = EmotionRecord(
                 id=w.post.id, emotion=emotions[int(e.argmax())], emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e)},
-                sentiment=sentiments[int(s.argmax())], sentiment_score=round(float(s.max()), 6), modalities=w.modalities,
-                head=combo, degraded=w.degraded, model_version=self.bundle.version, processed_at=now_iso(),
-                latency_ms=round((now - w.ts) * 1000, 1) if w.ts else 0.0,
-                tags=clean_tags(w.post.tags)[:self.bundle.max_tags], meta=w.post.meta,
-            ))
-        return out
+                sentiment=sentiments[int(s.argmax())], sentiment_score=round(float(s.max()), 6), modalities=list(have.modalities),
+                head=head.name, head_reason=reason, degraded=w.degraded, model_version=self.bundle.version,
+                processed_at=now_iso(), latency_ms=latency, tags=w.tag_names, meta=w.post.meta)
+            key, value = w.post.id.encode("utf-8"), record.model_dump_json().encode("utf-8")
+        except (ValueError, TypeError) as err:  # pydantic's serialisation errors are ValueErrors
+            self._dead(result, w.msg, InvalidPost("unserializable", f"{type(err).__name__}: {err}", "output"))
+            return
+        if len(key) + len(value) > self.s.max_record_bytes:
+            self._dead(result, w.msg, InvalidPost("too_large", f"output record of {len(key) + len(value)} bytes "
+                                                               f"(limit {self.s.max_record_bytes})", "output"))
+            return
+        result.outputs.append(Output(key, value, head.name, latency, w.msg))

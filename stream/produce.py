@@ -10,17 +10,20 @@ from pathlib import Path
 from kafka import KafkaProducer
 from tqdm import tqdm
 
+from contracts.combos import COMBOS
+from contracts.labels import EMOTIONS
+
+from .connections import kafka_python_config
 from .kafka_admin import ensure_topics
 from .settings import Settings
 
 
 def synthetic_post(rng: random.Random, i: int, image_base: str | None) -> dict:
-    """A post with a random subset of modalities, drawn from the demo generator's cues."""
-    from model.demo_data import EMOTIONS, make_tags, make_text
+    """A post with a random subset of modalities, drawn from the demo generator's cues (torch-free)."""
+    from model.demo_data import make_tags, make_text
 
     emotion = rng.choice(EMOTIONS)
-    combo = rng.choice([c for c in ("image", "text", "tags", "image_text", "image_tags", "text_tags", "image_text_tags")
-                        if image_base or "image" not in c])
+    combo = rng.choice([c for c in COMBOS if image_base or not c.has_image])
     post: dict = {"id": f"gen-{int(time.time())}-{i}"}
     if "text" in combo:
         post["text"] = make_text(rng, emotion)
@@ -43,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=s.partitions, help="partitions when the topic is created")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    ensure_topics(s.kafka_bootstrap, [args.topic], args.partitions)
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5)
+    ensure_topics(kafka_python_config(s), [args.topic], args.partitions)
+    producer = KafkaProducer(acks="all", linger_ms=5, **kafka_python_config(s))
     if args.file:
         lines = [l for l in args.file.read_text(encoding="utf-8").splitlines() if l.strip()]
     else:

@@ -6,6 +6,7 @@ import json
 
 from kafka import KafkaConsumer
 
+from .connections import kafka_python_config
 from .settings import Settings
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-s", type=float, default=0, help="stop after this long without a record (0 = never)")
     ap.add_argument("--json", action="store_true", help="print raw JSON")
     args = ap.parse_args(argv)
-    consumer = KafkaConsumer(args.topic, bootstrap_servers=s.kafka_bootstrap, group_id=None,
+    consumer = KafkaConsumer(args.topic, group_id=None, **kafka_python_config(s),
                              auto_offset_reset="earliest" if args.from_beginning else "latest",
                              consumer_timeout_ms=int(args.timeout_s * 1000) if args.timeout_s else float("inf"))
     n = 0

@@ -1,30 +1,68 @@
-"""`emostream worker`: check the topics, the bundle and the served models, then run the Faust worker."""
+"""`emostream worker`: check the topics, the bundle and the served models, then run the Faust worker.
+
+A stop (SIGTERM, SIGINT) abandons the batch in progress (its offsets stay uncommitted) and the process exits within
+EXIT_DEADLINE_S, whatever a client library is still waiting for."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
 import logging.config
+import os
 import sys
+import threading
+
+from faust.worker import Worker
 
 from model.bundle_info import BundleInfo
 
+from .connections import kafka_python_config, redact_url
 from .kafka_admin import ensure_topics
 from .logs import logging_config
 from .settings import Settings
 from .triton_client import EmotionClient, TritonError
 
+__all__ = ["EXIT_DEADLINE_S", "startup_check", "main"]
 
-async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.0, load: bool = False) -> dict[str, int]:
+EXIT_DEADLINE_S = 12.0
+log = logging.getLogger("emostream.worker")
+
+
+async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.0, load: bool = False) -> dict:
     """Wait for every ensemble of the bundle to be ready (asking Triton to load them when load=True), then
     check that they match the bundle. Returns each combination's max batch size. Raises ModelUnavailable / ModelMismatch."""
-    client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s)
+    client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, ssl=s.triton_ssl,
+                           root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None)
     try:
         await client.wait_ready(bundle.combos, timeout_s=timeout_s, load=load)
         await client.check(bundle)
         return client.max_batch
     finally:
         await client.close()
+
+
+class _Worker(Worker):
+    """Faust's worker, plus a deadline: once asked to stop, the process exits within EXIT_DEADLINE_S even if a client
+    library keeps waiting (e.g. a producer flush to a Kafka that is down). Nothing is lost by that: offsets of
+    unfinished batches were never committed."""
+
+    def _arm_deadline(self) -> None:
+        def _exit():
+            log.warning("still stopping after %.0fs: exiting now (uncommitted batches are redelivered)", EXIT_DEADLINE_S)
+            logging.shutdown()
+            os._exit(0)
+
+        timer = threading.Timer(EXIT_DEADLINE_S, _exit)
+        timer.daemon = True
+        timer.start()
+
+    def _on_sigterm(self) -> None:
+        self._arm_deadline()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._arm_deadline()
+        super()._on_sigint()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.config.dictConfig(config)
     try:
         bundle = BundleInfo.load(s.bundle)
-        created = ensure_topics(s.kafka_bootstrap, [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
+        created = ensure_topics(kafka_python_config(s), [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
         if created:
-            logging.getLogger("emostream.worker").info("created topics: %s", ", ".join(created))
+            log.info("created topics: %s", ", ".join(created))
         max_batch = asyncio.run(startup_check(s, bundle, load=args.load_models))
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    from faust.worker import Worker
+    log.info("bundle %s; Kafka %s (%s); Redis %s; Triton %s", bundle.version, s.kafka_bootstrap, s.kafka_security_protocol,
+             redact_url(s.redis_url.get_secret_value()), s.triton_grpc_url)
+    from .app import WorkerApp
 
-    from .app import create_app
-
-    app = create_app(s, bundle, max_batch)
-    worker = Worker(app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config)
-    worker.execute_from_commandline()
+    worker = WorkerApp(s, bundle, max_batch)
+    _Worker(worker.app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config).execute_from_commandline()
     return 0

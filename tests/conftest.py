@@ -1,4 +1,5 @@
-"""Session fixtures: the real Kafka, Redis and Triton, given by address or started by the local stack."""
+"""Session fixtures: the real Kafka, Redis and Triton (given by address or started by the local stack), a bundle
+trained for real on the synthetic demo data, and that bundle served by the real Triton."""
 from __future__ import annotations
 
 import os
@@ -8,22 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.localstack import StackConfig, down, status, up
-
-ENV_KEYS = ("EMOSTREAM_KAFKA_BOOTSTRAP", "EMOSTREAM_REDIS_URL", "EMOSTREAM_TRITON_GRPC_URL", "EMOSTREAM_TRITON_HTTP_URL")
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    kafka_bootstrap: str
-    redis_url: str
-    triton_grpc_url: str
-    triton_http_url: str
-
-    @property
-    def triton_model_repo(self) -> Path:
-        """The folder the Triton server serves (EMOSTREAM_TRITON_MODEL_REPO, else the local stack's)."""
-        return Path(os.environ.get("EMOSTREAM_TRITON_MODEL_REPO") or StackConfig().triton_model_repo)
+from devstack import StackConfig, down, status, up
+from tests.helpers.services import ENV_KEYS, Endpoints, Served, serve_bundle, unserve
 
 
 @pytest.fixture(scope="session")
@@ -52,21 +39,22 @@ def unique() -> str:
 
 @dataclass(frozen=True)
 class TrainedDemo:
-    manifest: "object"
-    bundle_path: "object"
+    manifest: Path
+    bundle_path: Path
     test_metrics: dict
-    checkpoints: "object"
+    checkpoints: Path
     epochs: int
 
 
 @pytest.fixture(scope="session")
 def demo_bundle(tmp_path_factory) -> TrainedDemo:
     """A model bundle trained for real on a small synthetic demo set (64 px images so it fits a CPU test run)."""
-    from model.config import ModelConfig, TrainConfig
-    from model.demo_data import generate
-    from model.train import build_model, fit, prepare
     from model.bundle import save_bundle
+    from model.config import ModelConfig, TrainConfig
+    from model.data import head_examples
+    from model.demo_data import generate
     from model.metrics import evaluate_heads
+    from model.train import build_model, fit, prepare
 
     root = tmp_path_factory.mktemp("demo")
     manifest = generate(root / "data", n=960, seed=1)
@@ -75,28 +63,8 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
     model = build_model(prep, cfg, root / "cache", log=lambda *_: None)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None, progress=False)
     test = evaluate_heads(model, prep.splits["test"])
-    path = save_bundle(root / "bundles", model, prep, cfg, history, test)
+    path = save_bundle(root / "bundles", model, prep, cfg, history, test, head_examples(prep.splits["train"]))
     return TrainedDemo(manifest, path, test, root / "checkpoints", len(history))
-
-
-@dataclass(frozen=True)
-class Served:
-    prefix: str
-    bundle_path: Path
-    version: int
-
-
-def serve_bundle(stack: Endpoints, bundle_path: Path, prefix: str, **opts) -> int:
-    """Export a bundle under a model-name prefix into the server's repository and load its ensembles."""
-    from model.export import deploy
-
-    return deploy(bundle_path, stack.triton_model_repo, stack.triton_http_url, prefix, **opts)
-
-
-def unserve(stack: Endpoints, prefix: str) -> None:
-    from model.export import undeploy
-
-    undeploy(stack.triton_model_repo, stack.triton_http_url, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.localstack import StackConfig
+from devstack import StackConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

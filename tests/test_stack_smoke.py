@@ -129,8 +129,8 @@ def test_kafka_storage_format_survives_cluster_ids_that_look_like_options(stack,
     option and the format failed (a real CI failure). The first draw here is forced to such an id."""
     import uuid
 
-    from stream.localstack import StackConfig
-    from stream.localstack import kafka as kafka_mod
+    from devstack import StackConfig
+    from devstack import kafka as kafka_mod
 
     real = kafka_mod.Kafka(StackConfig())
     assert real.installed(), "the stack fixture installs the Kafka jars"

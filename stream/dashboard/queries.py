@@ -1,4 +1,4 @@
-"""Reads of the Redis aggregates (stream/aggregates.py) into plain JSON-able dicts: the dashboard's JSON API."""
+"""Reads of the Redis aggregates (contracts/redis_keys.py) into plain JSON-able dicts: the dashboard's JSON API."""
 from __future__ import annotations
 
 import json
@@ -6,16 +6,21 @@ import time
 
 import redis.asyncio as aioredis
 
-from model.labels import EMOTIONS, SENTIMENTS
+from contracts.labels import EMOTIONS, SENTIMENTS
+from contracts.redis_keys import RedisKeys
+
+__all__ = ["Queries"]
+
+WORKER_FRESH_S = 30  # a worker whose heartbeat is older is not listed
 
 
 class Queries:
     def __init__(self, client: aioredis.Redis, prefix: str, bucket_s: int):
-        self.r, self.p, self.bucket_s = client, prefix, bucket_s
+        self.r, self.keys, self.bucket_s = client, RedisKeys(prefix), bucket_s
 
     async def summary(self) -> dict:
         """Totals, rates now (last minute) vs the last hour, dead-letter and degraded rates, workers, lag."""
-        totals = {k.decode(): int(v) for k, v in (await self.r.hgetall(self.p + "totals")).items()}
+        totals = {k.decode(): int(v) for k, v in (await self.r.hgetall(self.keys.totals)).items()}
         now = time.time()
         series = await self.timeseries(minutes=60)
         last_min = [b for b in series["buckets"] if b["t"] >= now - 60]
@@ -27,23 +32,21 @@ class Queries:
 
         share_now, n_now = share(last_min)
         share_hour, n_hour = share(hour)
-        workers = []
-        async for key in self.r.scan_iter(match=self.p + "worker:*", count=100):
-            h = {k.decode(): float(v) for k, v in (await self.r.hgetall(key)).items()}
-            if h:
-                workers.append({"name": key.decode()[len(self.p) + 7:], **h})
-        lag = {k.decode(): float(v) for k, v in (await self.r.hgetall(self.p + "lag")).items()}
+        names = [n.decode() for n in await self.r.zrangebyscore(self.keys.workers, now - WORKER_FRESH_S, "+inf")]
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.keys.worker(name))
+        rows = await pipe.execute() if names else []
+        workers = [{"name": name, **{k.decode(): float(v) for k, v in h.items()}} for name, h in zip(names, rows) if h]
+        lag = {k.decode(): float(v) for k, v in (await self.r.hgetall(self.keys.lag)).items()}
         posts = totals.get("posts", 0)
-        dead = sum(v for k, v in totals.items() if k.startswith("dead:"))
-        degraded = sum(v for k, v in totals.items() if k.startswith("degraded:"))
         return {
             "at": now,
-            "totals": {"posts": posts, "dead_letters": dead, "degraded": degraded,
-                       "emotions": {e: totals.get(f"emotion:{e}", 0) for e in EMOTIONS},
-                       "sentiments": {s: totals.get(f"sentiment:{s}", 0) for s in SENTIMENTS},
-                       "heads": {k[5:]: v for k, v in totals.items() if k.startswith("head:")},
-                       "dead_by_reason": {k[5:]: v for k, v in totals.items() if k.startswith("dead:")},
-                       "degraded_by_reason": {k[9:]: v for k, v in totals.items() if k.startswith("degraded:")}},
+            "totals": {"posts": posts, "dead_letters": _sum(totals, "dead:"), "degraded": _sum(totals, "degraded:"),
+                       "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in EMOTIONS},
+                       "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENTS},
+                       "heads": _fields(totals, "head:"), "dead_by_reason": _fields(totals, "dead:"),
+                       "degraded_by_reason": _fields(totals, "degraded:")},
             "rates_per_s": {"posts_last_minute": n_now / 60, "posts_last_hour": n_hour / 3600,
                             "dead_last_minute": sum(b["dead"] for b in last_min) / 60,
                             "degraded_last_minute": sum(b["degraded"] for b in last_min) / 60},
@@ -55,10 +58,10 @@ class Queries:
     async def timeseries(self, minutes: int = 60) -> dict:
         """Per-bucket counts of emotions, sentiments, dead letters and degraded posts over the last `minutes`."""
         now = time.time()
-        starts = [int(float(t)) for t in await self.r.zrangebyscore(self.p + "buckets", now - minutes * 60, "+inf")]
+        starts = [int(float(t)) for t in await self.r.zrangebyscore(self.keys.buckets, now - minutes * 60, "+inf")]
         pipe = self.r.pipeline(transaction=False)
         for t in starts:
-            pipe.hgetall(f"{self.p}bucket:{t}")
+            pipe.hgetall(self.keys.bucket(t))
         rows = await pipe.execute() if starts else []
         buckets = []
         for t, h in zip(starts, rows):
@@ -70,11 +73,19 @@ class Queries:
     async def top_tags(self, n: int = 5) -> dict:
         pipe = self.r.pipeline(transaction=False)
         for e in EMOTIONS:
-            pipe.zrevrange(f"{self.p}top:{e}", 0, n - 1, withscores=True)
+            pipe.zrevrange(self.keys.top(e), 0, n - 1, withscores=True)
         rows = await pipe.execute()
         return {e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows)}
 
     async def recent(self, n: int = 30, after: str | None = None) -> list[dict]:
-        """Latest results, newest first; with `after` (a stream id) only the newer ones."""
-        rows = await self.r.xrevrange(self.p + "recent", "+", f"({after}" if after else "-", count=n)
+        """Latest results (records without `meta`), newest first; with `after` (a stream id) only the newer ones."""
+        rows = await self.r.xrevrange(self.keys.recent, "+", f"({after}" if after else "-", count=n)
         return [{"stream_id": sid.decode(), **json.loads(fields[b"json"])} for sid, fields in rows]
+
+
+def _fields(totals: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in totals.items() if k.startswith(prefix)}
+
+
+def _sum(totals: dict[str, int], prefix: str) -> int:
+    return sum(_fields(totals, prefix).values())

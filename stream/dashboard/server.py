@@ -1,21 +1,37 @@
-"""`emostream dashboard`: the live page, its JSON API (docs/DASHBOARD.md) and a server-sent-events feed, all read from Redis."""
+"""`emostream dashboard`: the live page, its JSON API (docs/DASHBOARD.md) and a server-sent-events feed, all read from Redis.
+
+One snapshot of the aggregates is computed per interval and shared by every client; the number of live streams is
+capped; with EMOSTREAM_DASHBOARD_PASSWORD set every page but /health asks for it (HTTP basic auth)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
+import hmac
 import json
 import logging
+import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ..connections import redact_url, redis_client
 from ..settings import Settings
 from .queries import Queries
 
+__all__ = ["create_app", "main"]
+
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("emostream.dashboard")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _int(request: web.Request, name: str, default: int, hi: int) -> int:
@@ -25,22 +41,67 @@ def _int(request: web.Request, name: str, default: int, hi: int) -> int:
         raise web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be an integer"}), content_type="application/json") from e
 
 
+class Snapshot:
+    """The page's data (summary, timeseries, top tags, latest results), read from Redis at most once per interval
+    however many clients ask: concurrent callers wait for the one read in flight."""
+
+    def __init__(self, q: Queries, interval_s: float):
+        self.q, self.interval_s = q, interval_s
+        self._at, self._data, self._lock = 0.0, None, asyncio.Lock()
+
+    async def get(self) -> dict:
+        async with self._lock:
+            if self._data is None or time.monotonic() - self._at >= self.interval_s:
+                self._data = {"summary": await self.q.summary(), "timeseries": await self.q.timeseries(60),
+                              "top_tags": await self.q.top_tags(5), "recent": await self.q.recent(30)}
+                self._at = time.monotonic()
+            return self._data
+
+
+def _authorized(request: web.Request, password: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return False
+    try:
+        _, _, given = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(given.encode(), password.encode())
+
+
 def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
-    app = web.Application()
-    client = aioredis.Redis.from_url(s.redis_url, socket_timeout=3, socket_connect_timeout=2, retry_on_timeout=False)
+    password = s.dashboard_password.get_secret_value()
+
+    @web.middleware
+    async def guard(request: web.Request, handler):
+        if password and request.path != "/health" and not _authorized(request, password):
+            resp = web.Response(status=401, text="authentication required", headers={"WWW-Authenticate": 'Basic realm="emostream"'})
+        else:
+            resp = await handler(request)
+        if not resp.prepared:
+            resp.headers.update(HEADERS)
+        return resp
+
+    app = web.Application(middlewares=[guard])
+    client = redis_client(s, socket_timeout=3, socket_connect_timeout=2, retry_on_timeout=False)
     q = Queries(client, s.redis_prefix, s.bucket_s)
+    snapshot = Snapshot(q, interval_s)
+    streams = {"open": 0}
 
     async def guarded(coro):
         try:
             return web.json_response(await coro)
         except (RedisError, OSError) as e:
-            return web.json_response({"error": f"redis unavailable: {e}", "stale": True}, status=503)
+            return web.json_response({"error": f"redis unavailable: {type(e).__name__}", "stale": True}, status=503)
+
+    async def _summary():
+        return (await snapshot.get())["summary"]
 
     async def index(request):
         return web.FileResponse(STATIC / "index.html")
 
     async def summary(request):
-        return await guarded(q.summary())
+        return await guarded(_summary())
 
     async def timeseries(request):
         return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60)))
@@ -53,23 +114,27 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
 
     async def events(request):
         """Server-sent events: `update` with everything the page shows every interval, `stale` while Redis is down."""
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        after = None
+        if streams["open"] >= s.dashboard_max_streams:
+            return web.json_response({"error": "too many live connections"}, status=503, headers={"Retry-After": "10"})
+        streams["open"] += 1
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **HEADERS})
         try:
+            await resp.prepare(request)
+            after = None
             while True:
                 try:
-                    recent_rows = await q.recent(30, after)
-                    if recent_rows:
-                        after = recent_rows[0]["stream_id"]
-                    payload = {"summary": await q.summary(), "timeseries": await q.timeseries(60),
-                               "top_tags": await q.top_tags(5), "recent": recent_rows}
-                    await resp.write(f"event: update\ndata: {json.dumps(payload)}\n\n".encode())
+                    data = await snapshot.get()
+                    fresh = [r for r in data["recent"] if after is None or _newer(r["stream_id"], after)]
+                    if data["recent"]:
+                        after = data["recent"][0]["stream_id"]
+                    await resp.write(f"event: update\ndata: {json.dumps({**data, 'recent': fresh})}\n\n".encode())
                 except (RedisError, OSError) as e:
-                    await resp.write(f"event: stale\ndata: {json.dumps({'error': str(e)})}\n\n".encode())
+                    await resp.write(f"event: stale\ndata: {json.dumps({'error': type(e).__name__})}\n\n".encode())
                 await asyncio.sleep(interval_s)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            streams["open"] -= 1
         return resp
 
     async def health(request):
@@ -77,7 +142,7 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
             ok = bool(await client.ping())
         except (RedisError, OSError):
             ok = False
-        return web.json_response({"ok": ok, "redis": ok}, status=200 if ok else 503)
+        return web.json_response({"ok": ok, "redis": ok, "streams": streams["open"]}, status=200 if ok else 503)
 
     async def close(app):
         await client.aclose()
@@ -94,6 +159,11 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
     return app
 
 
+def _newer(stream_id: str, than: str) -> bool:
+    a, b = (tuple(int(x) for x in i.split("-")) for i in (stream_id, than))
+    return a > b
+
+
 def main(argv: list[str] | None = None) -> int:
     s = Settings()
     ap = argparse.ArgumentParser(prog="emostream dashboard", description=__doc__.splitlines()[0])
@@ -102,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval-s", type=float, default=2.0, help="seconds between live updates")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    where = redact_url(s.redis_url.get_secret_value())
     web.run_app(create_app(s, args.interval_s), host=args.host, port=args.port, print=lambda *_: print(
-        f"dashboard on http://{args.host}:{args.port}/ (Redis {s.redis_url}, prefix {s.redis_prefix!r})", flush=True))
+        f"dashboard on http://{args.host}:{args.port}/ (Redis {where}, prefix {s.redis_prefix!r}"
+        f"{', password required' if s.dashboard_password.get_secret_value() else ''})", flush=True))
     return 0

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from model.architecture import EmotionNet
 from model.config import ModelConfig
-from model.labels import COMBO_NAMES
+from contracts.combos import COMBO_NAMES
 from model.loss import MISSING, multitask_loss
 
 

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from model.bundle import load_bundle
-from model.data import encode, read_manifest, split_of
-from model.labels import COMBO_NAMES, EMOTIONS
+from model.data import encode, split_of
+from model.manifest import read_manifest
+from contracts.combos import COMBO_NAMES
+from contracts.labels import EMOTIONS
 
 CHANCE = 1 / len(EMOTIONS)
 

@@ -1,239 +1,28 @@
-"""Fixtures for the stream tests: a local image server with failure routes and real worker processes."""
+"""Fixtures of the stream tests: a local image server with failure routes and one worker process on fresh topics."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import ThreadingHTTPServer
 
 import pytest
-import redis
-from kafka import KafkaConsumer, KafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout_s: float, what: str) -> None:
-    """Poll pred() until it is true; an exception counts as 'not yet'. AssertionError naming `what` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # noqa: BLE001 - not yet
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get_json(url: str):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.loads(r.read())
-
-
-def worker_health(port: int) -> dict:
-    """A worker's /health document, also when it answers 503 (a check failing)."""
-    try:
-        return get_json(f"http://127.0.0.1:{port}/health")
-    except urllib.error.HTTPError as e:
-        return json.loads(e.read())
-
-
-def worker_metric(port: int, name: str, **labels) -> float:
-    """Sum of a worker's Prometheus samples called `name` whose labels include `labels`."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == name and labels.items() <= s.labels.items())
-
-
-class OwnRedis:
-    """A redis-server of one test's own on a free port, so it can be stopped and restarted without touching the
-    shared one. append_only=True keeps what was written across a restart (fsync on every write)."""
-
-    def __init__(self, data_dir: Path, append_only: bool = False):
-        self.port, self.dir, self.append_only, self.proc = free_port(), data_dir, append_only, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True)
-
-    def start(self) -> None:
-        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.append_only else ["--appendonly", "no"]
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                                      *aof, "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), 10, "redis")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-class _Images(BaseHTTPRequestHandler):
-    images: Path
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        p = self.path
-        if p.startswith("/img/"):
-            data = (self.images / p[5:]).read_bytes()
-            self._send(200, data, "image/jpeg")
-        elif p == "/slow.jpg":
-            time.sleep(3)
-            self._send(200, b"late", "image/jpeg")
-        elif p == "/big.jpg":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.end_headers()  # no Content-Length: the cap must hold while streaming
-            try:
-                for _ in range(64):
-                    self.wfile.write(b"\xff" * 65536)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-        elif p == "/text.jpg":
-            self._send(200, b"<html>not an image</html>", "image/jpeg")
-        elif p == "/to-private.jpg":
-            self.send_response(302)
-            self.send_header("Location", "http://10.255.255.1/x.jpg")
-            self.end_headers()
-        else:
-            self._send(404, b"nope", "text/plain")
-
-    def _send(self, code, body, ctype):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+from stream.kafka_admin import ensure_topics
+from tests.helpers.stream import ImageHandler, WorkerEnv
 
 
 @pytest.fixture(scope="session")
 def image_server(demo_bundle):
-    handler = type("H", (_Images,), {"images": demo_bundle.manifest.parent / "images"})
+    handler = type("H", (ImageHandler,), {"images": demo_bundle.manifest.parent / "images"})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
 
 
-@dataclass
-class WorkerEnv:
-    """One isolated pipeline: its own topics, consumer group, Redis prefix and served models."""
-
-    stack: object
-    bundle_path: Path
-    prefix: str
-    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    procs: list = field(default_factory=list)
-    ports: list = field(default_factory=list)
-
-    @property
-    def topics(self):
-        return {"posts": f"posts-{self.uid}", "out": f"out-{self.uid}", "dlq": f"dlq-{self.uid}"}
-
-    @property
-    def redis_prefix(self):
-        return f"emo:{self.uid}:"
-
-    def env(self, port: int, **extra) -> dict:
-        e = {**os.environ,
-             "EMOSTREAM_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap, "EMOSTREAM_REDIS_URL": self.stack.redis_url,
-             "EMOSTREAM_TRITON_GRPC_URL": self.stack.triton_grpc_url, "EMOSTREAM_TRITON_MODEL_PREFIX": self.prefix,
-             "EMOSTREAM_BUNDLE": str(self.bundle_path), "EMOSTREAM_TOPIC_POSTS": self.topics["posts"],
-             "EMOSTREAM_TOPIC_OUTPUT": self.topics["out"], "EMOSTREAM_TOPIC_DLQ": self.topics["dlq"],
-             "EMOSTREAM_APP_ID": f"emostream-{self.uid}", "EMOSTREAM_REDIS_PREFIX": self.redis_prefix,
-             "EMOSTREAM_WEB_PORT": str(port), "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
-             "EMOSTREAM_IMAGE_TIMEOUT_S": "1.5", "EMOSTREAM_IMAGE_MAX_BYTES": "1000000",
-             "EMOSTREAM_DATADIR": f"/tmp/emostream-faust-{self.uid}-{port}", "EMOSTREAM_PARTITIONS": "4",
-             "EMOSTREAM_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
-        e.update(extra)
-        return e
-
-    def start_worker(self, log_dir: Path, **extra) -> tuple[subprocess.Popen, int]:
-        port = free_port()
-        log = open(log_dir / f"worker-{self.uid}-{port}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=self.env(port, **extra), cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(proc)
-        self.ports.append(port)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited {proc.returncode}: {Path(log.name).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if json.loads(r.read())["kafka_assigned"]:
-                        return proc, port
-            except Exception:  # noqa: BLE001 - not up yet (503 included)
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"worker not healthy in time: {Path(log.name).read_text()[-3000:]}")
-
-    def produce(self, posts: list, topic: str | None = None) -> None:
-        p = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")
-        for post in posts:
-            raw = post if isinstance(post, bytes) else json.dumps(post).encode()
-            key = post.get("id", "x").encode() if isinstance(post, dict) and isinstance(post.get("id"), str) else b"raw"
-            p.send(topic or self.topics["posts"], key=key, value=raw)
-        p.flush()
-        p.close()
-
-    def collect(self, topic: str, n: int, timeout_s: float = 90, ids=None) -> list[dict]:
-        """Read the topic from the beginning until n records, or until every id in `ids` was seen, or the timeout."""
-        c = KafkaConsumer(self.topics[topic], bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
-                          auto_offset_reset="earliest", consumer_timeout_ms=500)
-        out, seen, deadline = [], set(), time.monotonic() + timeout_s
-        want = set(ids or ())
-        while time.monotonic() < deadline:
-            for msg in c:
-                rec = json.loads(msg.value)
-                out.append(rec)
-                seen.add(rec.get("id"))
-            if len(out) >= n or (want and want <= seen):
-                break
-        c.close()
-        return out
-
-    def stop(self):
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def pipeline_env(stack, served, tmp_path_factory):
     """One worker process on fresh topics, serving the demo bundle."""
     env = WorkerEnv(stack, served.bundle_path, served.prefix)
-    from stream.kafka_admin import ensure_topics
-
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
     env.log_dir = tmp_path_factory.mktemp("worker-logs")
     env.start_worker(env.log_dir, EMOSTREAM_LOG_JSON="true")

@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import WorkerEnv, wait_for
+from tests.helpers.services import wait_for
+from tests.helpers.stream import WorkerEnv
 
 pytestmark = pytest.mark.stack
 POSTS = 1200

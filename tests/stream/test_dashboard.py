@@ -11,9 +11,10 @@ import urllib.error
 
 import pytest
 
-from model.labels import EMOTIONS
+from contracts.labels import EMOTIONS
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import ROOT, OwnRedis, WorkerEnv, free_port, get_json, wait_for
+from tests.helpers.services import OwnRedis, free_port, wait_for
+from tests.helpers.stream import ROOT, WorkerEnv, get_json
 
 pytestmark = pytest.mark.stack
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -9,16 +9,16 @@ import pytest
 
 from model.bundle_info import BundleInfo
 from stream.kafka_admin import ensure_topics
-from tests.conftest import serve_bundle, unserve
-from tests.stream.conftest import WorkerEnv, worker_health
-from tests.triton.test_serving import _perturbed_copy
+from tests.helpers.bundles import perturbed_copy
+from tests.helpers.services import serve_bundle, unserve
+from tests.helpers.stream import WorkerEnv, worker_health
 
 pytestmark = pytest.mark.stack
 
 
 def test_new_version_pauses_worker_until_restarted_with_its_bundle(stack, demo_bundle, tmp_path):
     prefix = f"roll{uuid.uuid4().hex[:6]}_"
-    second = _perturbed_copy(demo_bundle.bundle_path, tmp_path / "second")
+    second = perturbed_copy(demo_bundle.bundle_path, tmp_path / "second")
     serve_bundle(stack, demo_bundle.bundle_path, prefix)
     env = WorkerEnv(stack, demo_bundle.bundle_path, prefix)
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)

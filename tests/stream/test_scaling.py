@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stream.kafka_admin import ensure_topics
-from tests.stream.conftest import WorkerEnv, worker_metric
+from tests.helpers.stream import WorkerEnv, worker_metric
 
 pytestmark = pytest.mark.stack
 POSTS_IN = "emostream_posts_in_total"

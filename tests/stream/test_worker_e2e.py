@@ -12,10 +12,11 @@ import redis
 
 from model.bundle import load_bundle
 from model.imaging import decode_image
-from model.labels import COMBO_NAMES
+from contracts.combos import COMBO_NAMES
+from contracts.redis_keys import RedisKeys
 from stream.kafka_admin import ensure_topics
-from tests.conftest import serve_bundle, unserve
-from tests.stream.conftest import WorkerEnv, worker_health, worker_metric
+from tests.helpers.services import serve_bundle, unserve, wait_for
+from tests.helpers.stream import WorkerEnv, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
 
@@ -99,50 +100,53 @@ def test_malformed_posts_go_to_the_dlq_and_the_worker_keeps_going(pipeline_env):
 def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, stack):
     env = pipeline_env
     posts = [{"id": f"agg{i}-{env.uid}", "text": t, "tags": tags} for i, (t, tags) in enumerate(
-        [("happy party", ["fun", "party"]), ("angry protest", ["news"]), ("calm home family", ["home"])] * 10)]
+        [("happy party", ["fun", "party"]), ("angry protest", ["news"]), ("calm home family #home", None)] * 10)]
     env.produce(posts)
     ids = {p["id"] for p in posts}
     got = [r for r in env.collect("out", 10**6, timeout_s=30, ids=ids) if r["id"] in ids]
     assert {r["id"] for r in got} == ids
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    p = env.redis_prefix
-    totals_before = r.hgetall(p + "totals")
-    truth = Counter()
-    everything = env.collect("out", 10**6, timeout_s=3)  # this worker's Redis prefix counts every post it output
-    for rec in {r["id"]: r for r in everything}.values():
-        truth["posts"] += 1
-        truth["emotion:" + rec["emotion"]] += 1
-        truth["sentiment:" + rec["sentiment"]] += 1
-        truth["head:" + rec["head"]] += 1
-        for d in rec["degraded"]:
-            truth[f"degraded:{d['modality']}:{d['reason']}"] += 1
-    for dead in env.collect("dlq", 10**6, timeout_s=3):  # dead letters are counted by reason too
-        truth["dead:" + dead["reason"]] += 1
-    assert {k: int(v) for k, v in totals_before.items()} == dict(truth)
+    keys = RedisKeys(env.redis_prefix)
+
+    def truth() -> Counter:
+        """What Redis must hold: every distinct post id this worker output and every dead letter, by kind."""
+        t = Counter()
+        for rec in {x["id"]: x for x in env.collect("out", 10**6, timeout_s=2)}.values():
+            t.update(["posts", f"emotion:{rec['emotion']}", f"sentiment:{rec['sentiment']}", f"head:{rec['head']}"])
+            t.update(f"degraded:{d['modality']}:{d['reason']}" for d in rec["degraded"])
+        t.update(f"dead:{d['reason']}" for d in env.collect("dlq", 10**6, timeout_s=2))
+        return t
+
+    want = truth()
+    wait_for(lambda: {k: int(v) for k, v in r.hgetall(keys.totals).items()} == dict(want), 30, "Redis totals == outputs")
     tag_counts = Counter()
-    for rec in got:
-        for t in set(rec["tags"]):
-            tag_counts[(t, rec["emotion"])] += 1
+    for rec in {x["id"]: x for x in env.collect("out", 10**6, timeout_s=2)}.values():
+        tag_counts.update((t, rec["emotion"]) for t in set(rec["tags"]))
+    assert ("home", next(x["emotion"] for x in got if x["id"] == f"agg2-{env.uid}")) in tag_counts  # a hashtag in the text
     for (tag, emotion), n in tag_counts.items():
-        assert int(r.hget(p + "tag:" + tag, emotion)) == n
-        assert r.zscore(p + "top:" + emotion, tag) == n
+        assert r.zscore(keys.top(emotion), tag) == n
     env.produce(posts)  # replay: at-least-once delivery may do this after a crash
     deadline, again = time.monotonic() + 45, []
     while time.monotonic() < deadline and len(again) < 2 * len(ids):
         again = [x for x in env.collect("out", 10**6, timeout_s=2) if x["id"] in ids]
     assert len(again) == 2 * len(ids)  # processed and published again...
-    assert {k: int(v) for k, v in r.hgetall(p + "totals").items()} == dict(truth)
-    assert r.xlen(p + "recent") >= 1
+    time.sleep(3)  # ...and applied by the aggregator, which must skip them
+    assert {k: int(v) for k, v in r.hgetall(keys.totals).items()} == dict(want)
+    recent = r.xrevrange(keys.recent, count=1)
+    assert recent and "meta" not in json.loads(recent[0][1]["json"])
 
 
 def test_health_and_metrics(pipeline_env):
     port = pipeline_env.ports[0]
     health = worker_health(port)
-    assert health == {**health, "ok": True, "kafka_assigned": True, "triton_ready": True, "redis": True}
+    assert health == {**health, "ok": True, "problems": [], "kafka_assigned": True, "triton_ready": True, "waiting_on": None}
+    assert health["aggregator"]["running"] and health["aggregator"]["waiting_on"] is None and health["aggregator"]["applied"] > 0
+    assert health["stats"]["posts_in"] > 0 and health["oldest_batch_s"] < 5
     assert worker_metric(port, "emostream_posts_in_total") > 0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
     assert "emostream_triton_seconds_bucket" in text and "emostream_dead_letters_total{" in text
+    assert "emostream_oldest_batch_seconds" in text and worker_metric(port, "emostream_aggregated_total") > 0
 
 
 def test_structured_logs(pipeline_env):

@@ -13,12 +13,14 @@ import tritonclient.http as httpclient
 
 from model.bundle import load_bundle
 from model.bundle_info import BundleInfo
-from model.labels import COMBO_NAMES
+from contracts.combos import COMBO_NAMES, COMBOS, Combo
 from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
-from tests.conftest import serve_bundle, unserve
+from tests.helpers.bundles import perturbed_copy
+from tests.helpers.services import serve_bundle, unserve
 
 pytestmark = pytest.mark.stack
 TOL = 1e-5  # max abs difference of probabilities, ONNX (onnxruntime fp32) vs PyTorch fp32
+TEXT_TAGS = Combo.parse("text_tags")
 
 
 def _inputs(bundle, combo, n, seed):
@@ -29,7 +31,7 @@ def _inputs(bundle, combo, n, seed):
         "text": rng.integers(0, len(bundle.tokenizer.words), (n, bundle.tokenizer.max_words), dtype=np.int64),
         "tags": rng.integers(0, len(bundle.tokenizer.tags), (n, bundle.tokenizer.max_tags), dtype=np.int64),
     }
-    return {m: arrays[m] for m in combo.split("_")}
+    return {m: arrays[m] for m in Combo.parse(combo)}
 
 
 @pytest.mark.parametrize("combo", COMBO_NAMES)
@@ -38,7 +40,7 @@ async def test_parity_with_pytorch(stack, served, combo):
     client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
     try:
         inputs = _inputs(bundle, combo, 5, seed=len(combo))
-        res = await client.infer(combo, **inputs)
+        res = await client.infer(Combo.parse(combo), inputs)
         emo, sent = bundle.predict_arrays(combo, **inputs)
         assert res.emotion_probs.shape == (5, 8) and res.sentiment_probs.shape == (5, 2)
         np.testing.assert_allclose(res.emotion_probs, emo, atol=TOL, rtol=0)
@@ -52,16 +54,16 @@ async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, serve
     info = BundleInfo.load(served.bundle_path)
     client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
     try:
-        await client.wait_ready(COMBO_NAMES, timeout_s=30)
+        await client.wait_ready(COMBOS, timeout_s=30)
         await client.check(info)
         assert client.served_bundle_version == info.version
-        assert client.max_batch == {c: (32 if "image" in c else 256) for c in COMBO_NAMES}  # ExportOptions' defaults
+        assert client.max_batch == {c: (32 if c.has_image else 256) for c in COMBOS}  # ExportOptions' defaults
         other = BundleInfo(**{**info.__dict__, "version": "other-version", "emotions": tuple(reversed(info.emotions))})
         with pytest.raises(ModelMismatch, match="label order.*\n.*serves bundle"):
-            await client.check(other, ["text"])
+            await client.check(other, [Combo.parse("text")])
         smaller = BundleInfo(**{**info.__dict__, "max_words": 100})
         with pytest.raises(ModelMismatch, match="inputs"):
-            await client.check(smaller, ["text"])
+            await client.check(smaller, [Combo.parse("text")])
     finally:
         await client.close()
 
@@ -73,7 +75,7 @@ async def test_dynamic_batching_merges_concurrent_requests(stack, served):
     name = f"{served.prefix}text_encoder"
     before = http.get_inference_statistics(name)["model_stats"][0]
     try:
-        await asyncio.gather(*(client.infer("text_tags", **_inputs(bundle, "text_tags", 1, seed=i)) for i in range(48)))
+        await asyncio.gather(*(client.infer(TEXT_TAGS, _inputs(bundle, "text_tags", 1, seed=i)) for i in range(48)))
     finally:
         await client.close()
     after = http.get_inference_statistics(name)["model_stats"][0]
@@ -87,58 +89,50 @@ async def test_dynamic_batching_merges_concurrent_requests(stack, served):
 
 async def test_bad_requests_are_typed_and_fast(stack, served):
     bundle = load_bundle(served.bundle_path)
-    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix, timeout_s=5, retries=1, backoff_s=0.05)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix, timeout_s=5)
     good = _inputs(bundle, "text_tags", 2, seed=0)
+    text = Combo.parse("text")
     try:
         with pytest.raises(BadRequest, match="text_ids|shape"):
-            await client.infer("text_tags", text=good["text"][:, :100], tags=good["tags"])
+            await client.infer(TEXT_TAGS, {"text": good["text"][:, :100], "tags": good["tags"]})
         with pytest.raises(BadRequest, match="dtype"):
-            await client.infer("text_tags", text=good["text"].astype(np.float32), tags=good["tags"])
+            await client.infer(TEXT_TAGS, {"text": good["text"].astype(np.float32), "tags": good["tags"]})
         with pytest.raises(BadRequest, match="takes exactly"):
-            await client.infer("text_tags", text=good["text"])
-        absent = EmotionClient(stack.triton_grpc_url, prefix="nosuchprefix_", timeout_s=5, retries=1, backoff_s=0.05)
+            await client.infer(TEXT_TAGS, {"text": good["text"]})
+        too_many = _inputs(bundle, "text_tags", 257, seed=3)  # above the exported max_batch_size (256)
+        with pytest.raises(BadRequest):
+            await client.infer(TEXT_TAGS, too_many)
+        absent = EmotionClient(stack.triton_grpc_url, prefix="nosuchprefix_", timeout_s=5)
         with pytest.raises(ModelUnavailable, match="nosuchprefix_emotion_text"):
-            await asyncio.wait_for(absent.infer("text", text=good["text"]), 10)
+            await asyncio.wait_for(absent.infer(text, {"text": good["text"]}), 10)
         await absent.close()
     finally:
         await client.close()
-    down = EmotionClient("127.0.0.1:1", timeout_s=2, retries=2, backoff_s=0.05)
+    down = EmotionClient("127.0.0.1:1", timeout_s=2)
     with pytest.raises(ModelUnavailable, match="127.0.0.1:1"):
-        await asyncio.wait_for(down.infer("text", text=good["text"]), 15)
+        await asyncio.wait_for(down.infer(text, {"text": good["text"]}), 15)
     with pytest.raises(ModelUnavailable, match="not ready"):
-        await down.wait_ready(["text"], timeout_s=1)
+        await down.wait_ready([text], timeout_s=1)
     await down.close()
-
-
-def _perturbed_copy(src, dst):
-    """Another bundle: same vocabularies, different weights and version (as a retrained model would be)."""
-    shutil.copytree(src, dst)
-    state = torch.load(dst / "weights.pt", weights_only=True)
-    g = torch.Generator().manual_seed(7)
-    state = {k: v + 0.05 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(state, dst / "weights.pt")
-    meta = json.loads((dst / "bundle.json").read_text())
-    meta["version"] = "reloaded-" + uuid.uuid4().hex[:6]
-    (dst / "bundle.json").write_text(json.dumps(meta))
-    return dst
 
 
 async def test_new_version_loads_without_restart(stack, demo_bundle, tmp_path):
     prefix = f"r{uuid.uuid4().hex[:8]}_"
     first = load_bundle(demo_bundle.bundle_path)
-    second_path = _perturbed_copy(demo_bundle.bundle_path, tmp_path / "second")
+    second_path = perturbed_copy(demo_bundle.bundle_path, tmp_path / "second")
     second = load_bundle(second_path)
     client = EmotionClient(stack.triton_grpc_url, prefix=prefix)
     try:
         v1 = serve_bundle(stack, demo_bundle.bundle_path, prefix)
         inputs = _inputs(first, "tags", 3, seed=1)
-        r1 = await client.infer("tags", **inputs)
+        tags = Combo.parse("tags")
+        r1 = await client.infer(tags, inputs)
         v2 = serve_bundle(stack, second_path, prefix)  # export a new version, ask Triton to (re)load
-        r2 = await client.infer("tags", **inputs)
+        r2 = await client.infer(tags, inputs)
         assert (v1, v2) == (1, 2) and (r1.triton_version, r2.triton_version) == ("1", "2")
         np.testing.assert_allclose(r2.emotion_probs, second.predict_arrays("tags", **inputs)[0], atol=TOL, rtol=0)
         assert not np.allclose(r1.emotion_probs, r2.emotion_probs, atol=1e-3)
-        await client.check(BundleInfo.load(second_path), ["tags"])
+        await client.check(BundleInfo.load(second_path), [tags])
     finally:
         await client.close()
         unserve(stack, prefix)

@@ -1,4 +1,4 @@
-"""`python -m stream.localstack up|down|status`."""
+"""`python -m devstack up|down|status`."""
 import sys
 
 from .manager import main

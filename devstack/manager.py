@@ -9,12 +9,13 @@ from .config import StackConfig
 from .kafka import Kafka
 from .proc import ManagedProcess, StackError, port_open
 from .redis import Redis
+from .service import Service
 from .triton import Triton
 
 __all__ = ["StackError", "ServiceState", "services", "up", "down", "status", "main"]
 
 
-def services(cfg: StackConfig) -> list:
+def services(cfg: StackConfig) -> list[Service]:
     """The services of the stack, in start order."""
     return [Kafka(cfg), Redis(cfg), Triton(cfg)]
 
@@ -34,11 +35,11 @@ class ServiceState:
         return f"{self.name:7s} {self.state:9s} port={self.port}{extra}"
 
 
-def _proc(cfg: StackConfig, svc) -> ManagedProcess:
+def _proc(cfg: StackConfig, svc: Service) -> ManagedProcess:
     return ManagedProcess(svc.name, cfg.dir)
 
 
-def _is_ready(svc) -> bool:
+def _is_ready(svc: Service) -> bool:
     try:
         return bool(svc.ready())
     except Exception:  # noqa: BLE001 - a failing probe means "not ready"

@@ -4,5 +4,6 @@
 """
 from .config import StackConfig
 from .manager import StackError, down, status, up
+from .service import Service
 
-__all__ = ["StackConfig", "StackError", "up", "down", "status"]
+__all__ = ["StackConfig", "StackError", "Service", "up", "down", "status"]

@@ -1,0 +1,75 @@
+"""The Triton contract (docs/TRITON.md): model names, tensor names, dtypes and shapes, config parameters.
+
+The exporter writes models by it, the worker's client checks and calls them by it, the benchmarks replay it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .combos import COMBOS, MODALITIES, Combo
+from .labels import EMOTIONS, SENTIMENTS
+
+__all__ = ["Tensor", "INPUTS", "FEATURES", "OUTPUTS", "PARAMS", "input_dims", "ensemble_name", "encoder_name",
+           "head_name", "model_names"]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor: its name, Triton's datatype on the wire ('UINT8') and in config.pbtxt ('TYPE_UINT8'), numpy's."""
+
+    name: str
+    datatype: str
+    numpy: str
+
+    @property
+    def config_type(self) -> str:
+        return f"TYPE_{self.datatype}"
+
+
+# The input of each modality, the same name on the encoder and on every ensemble that takes it.
+INPUTS: dict[str, Tensor] = {
+    "image": Tensor("image", "UINT8", "uint8"),  # (S, S, 3) RGB, resized and centre-cropped; normalised inside
+    "text": Tensor("text_ids", "INT64", "int64"),  # (max_words,) token ids of the bundle's tokenizer
+    "tags": Tensor("tag_ids", "INT64", "int64"),  # (max_tags,)
+}
+# Each encoder's output, the head's inputs.
+FEATURES: dict[str, Tensor] = {m: Tensor(f"{m}_features", "FP32", "float32") for m in MODALITIES}
+# Every head's (and ensemble's) outputs, with their sizes: probabilities in the bundle's label order.
+OUTPUTS: dict[str, tuple[Tensor, int]] = {
+    "emotion_probs": (Tensor("emotion_probs", "FP32", "float32"), len(EMOTIONS)),
+    "sentiment_probs": (Tensor("sentiment_probs", "FP32", "float32"), len(SENTIMENTS)),
+}
+
+
+class PARAMS:
+    """Keys of the string parameters every exported config carries (the worker checks them at start-up)."""
+
+    BUNDLE_VERSION = "bundle_version"
+    TRITON_VERSION = "triton_version"
+    EMOTIONS = "emotions"
+    SENTIMENTS = "sentiments"
+    INTRA_OP_THREADS = "intra_op_threads"  # cpu target: onnxruntime threads per instance
+
+
+def input_dims(modality: str, image_size: int, max_words: int, max_tags: int) -> list[int]:
+    """Per-example shape of a modality's input tensor (the batch dimension comes first on the wire)."""
+    return {"image": [image_size, image_size, 3], "text": [max_words], "tags": [max_tags]}[modality]
+
+
+def ensemble_name(combo: Combo, prefix: str = "") -> str:
+    """The model a client calls for posts having exactly `combo`'s modalities."""
+    return f"{prefix}emotion_{combo.name}"
+
+
+def encoder_name(modality: str, prefix: str = "") -> str:
+    return f"{prefix}{modality}_encoder"
+
+
+def head_name(combo: Combo, prefix: str = "") -> str:
+    return f"{prefix}head_{combo.name}"
+
+
+def model_names(prefix: str = "") -> list[str]:
+    """Every model the exporter writes, in load order: encoders, heads, ensembles."""
+    return ([encoder_name(m, prefix) for m in MODALITIES] + [head_name(c, prefix) for c in COMBOS]
+            + [ensemble_name(c, prefix) for c in COMBOS])

@@ -1,0 +1,74 @@
+"""Connections to Kafka, Redis and Triton from the settings: security (SASL, TLS, passwords) in one place, and
+addresses as they may be logged (passwords masked)."""
+from __future__ import annotations
+
+import ssl
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+
+from .settings import Settings
+
+__all__ = ["redact_url", "ssl_context", "kafka_python_config", "aiokafka_config", "faust_credentials", "redis_client"]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and start-up lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def ssl_context(s: Settings) -> ssl.SSLContext | None:
+    """A TLS context for Kafka when the protocol uses TLS (CA bundle and optional client certificate)."""
+    if s.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    ctx = ssl.create_default_context(cafile=str(s.kafka_ssl_cafile) if s.kafka_ssl_cafile else None)
+    if s.kafka_ssl_certfile:
+        ctx.load_cert_chain(str(s.kafka_ssl_certfile), str(s.kafka_ssl_keyfile) if s.kafka_ssl_keyfile else None)
+    return ctx
+
+
+def _sasl(s: Settings) -> dict[str, Any]:
+    if not s.kafka_security_protocol.startswith("SASL"):
+        return {}
+    return {"sasl_mechanism": s.kafka_sasl_mechanism, "sasl_plain_username": s.kafka_sasl_username,
+            "sasl_plain_password": s.kafka_sasl_password.get_secret_value()}
+
+
+def kafka_python_config(s: Settings) -> dict[str, Any]:
+    """Keyword arguments for kafka-python's clients (admin, producer, consumer)."""
+    cfg: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "security_protocol": s.kafka_security_protocol, **_sasl(s)}
+    ctx = ssl_context(s)
+    if ctx is not None:
+        cfg["ssl_context"] = ctx
+    return cfg
+
+
+def aiokafka_config(s: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka's consumer/producer (the aggregator)."""
+    return kafka_python_config(s)  # aiokafka takes the same names
+
+
+def faust_credentials(s: Settings):
+    """Faust's broker_credentials for the protocol, or None for PLAINTEXT."""
+    import faust
+
+    ctx = ssl_context(s)
+    if s.kafka_security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=s.kafka_sasl_username, password=s.kafka_sasl_password.get_secret_value(),
+                                     mechanism=s.kafka_sasl_mechanism, ssl_context=ctx)
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def redis_client(s: Settings, **opts) -> aioredis.Redis:
+    """An asyncio Redis client for the URL (password and TLS come from it)."""
+    if s.redis_ca_file:
+        opts["ssl_ca_certs"] = str(s.redis_ca_file)
+    return aioredis.Redis.from_url(s.redis_url.get_secret_value(), **opts)

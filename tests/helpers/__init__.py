@@ -1,0 +1,1 @@
+"""Test helpers (imported by tests and conftest fixtures; conftest files hold fixtures only)."""

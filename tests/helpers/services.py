@@ -1,0 +1,95 @@
+"""The real services under test: their addresses, and serving a bundle on the real Triton."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from devstack import StackConfig
+
+ENV_KEYS = ("EMOSTREAM_KAFKA_BOOTSTRAP", "EMOSTREAM_REDIS_URL", "EMOSTREAM_TRITON_GRPC_URL", "EMOSTREAM_TRITON_HTTP_URL")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    kafka_bootstrap: str
+    redis_url: str
+    triton_grpc_url: str
+    triton_http_url: str
+
+    @property
+    def triton_model_repo(self) -> Path:
+        """The folder the Triton server serves (EMOSTREAM_TRITON_MODEL_REPO, else the local stack's)."""
+        return Path(os.environ.get("EMOSTREAM_TRITON_MODEL_REPO") or StackConfig().triton_model_repo)
+
+
+@dataclass(frozen=True)
+class Served:
+    prefix: str
+    bundle_path: Path
+    version: int
+
+
+def serve_bundle(stack: Endpoints, bundle_path: Path, prefix: str, **opts) -> int:
+    """Export a bundle under a model-name prefix into the server's repository and load its ensembles."""
+    from model.export import deploy
+
+    return deploy(bundle_path, stack.triton_model_repo, stack.triton_http_url, prefix, **opts)
+
+
+def unserve(stack: Endpoints, prefix: str) -> None:
+    from model.export import undeploy
+
+    undeploy(stack.triton_model_repo, stack.triton_http_url, prefix)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout_s: float, what: str, every_s: float = 0.3) -> None:
+    """Poll pred() until it is true; an exception counts as 'not yet'. AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:  # noqa: BLE001 - not yet
+            pass
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class OwnRedis:
+    """A redis-server of one test's own on a free port, so it can be stopped and restarted without touching the
+    shared one. append_only=True keeps what was written across a restart (fsync on every write)."""
+
+    def __init__(self, data_dir: Path, append_only: bool = False, password: str | None = None):
+        self.port, self.dir, self.append_only, self.password, self.proc = free_port(), data_dir, append_only, password, None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
+
+    def start(self) -> None:
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.append_only else ["--appendonly", "no"]
+        auth = ["--requirepass", self.password] if self.password else []
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                      *aof, *auth, "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.client().ping(), 10, "redis")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -1,0 +1,63 @@
+"""Tokenizer edge cases: empty, unicode, hashtags, truncation at 150 words / 10 tags, unknown words, min_count."""
+from model.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, split_hashtags, words
+
+
+def test_words_lowercases_and_splits_unicode():
+    assert words("Hello, WORLD! Ça va? 東京 don't") == ["hello", "world", "ça", "va", "東京", "don't"]
+    assert words("") == [] and words(None) == [] and words("  ...!!! ") == []
+
+
+def test_clean_tags_strip_hash_dedupe_and_drop_empty():
+    assert clean_tags(["#Sunset", "sunset", " ", "#", "Beach ", "ÉTÉ"]) == ["sunset", "beach", "été"]
+    assert clean_tags(None) == []
+
+
+def test_hashtags_are_split_out_of_the_text():
+    assert split_hashtags("Best day ever #Summer #fun!") == ("Best day ever    !", ["Summer", "fun"])
+    assert split_hashtags("#winning") == (" ", ["winning"])
+    # not hashtags: inside a word, a URL fragment, an HTML entity, a lone '#', a number sign before a space
+    assert split_hashtags("C# and see page#top or &#39; or # here") == ("C# and see page#top or &#39; or # here", [])
+    assert split_hashtags(None) == (None, []) and split_hashtags("") == ("", [])
+
+
+def test_post_tokens_move_hashtags_to_the_tags_and_keep_given_tags_first():
+    tok = Tokenizer(Vocab(), Vocab())
+    assert tok.post_tokens("I love it #Summer", ["beach", "#summer"]) == (["i", "love", "it"], ["beach", "summer"])
+    legacy = Tokenizer(Vocab(), Vocab(), split_hashtags=False)
+    assert legacy.post_tokens("I love it #Summer", None) == (["i", "love", "it", "summer"], [])
+
+
+def test_min_count_unknown_and_padding():
+    tok = Tokenizer.fit([("a b c", ["x"]), ("a b", ["x", "y"]), ("a", None)], min_count=2, max_words=5, max_tags=3)
+    assert tok.words.itos == ["<PAD>", "<UNK>", "a", "b"]  # c seen once -> <UNK>
+    text, tags = tok.encode_post("A c zzz", ["y", "#X"])
+    assert text == [tok.words.stoi["a"], UNK_ID, UNK_ID, PAD_ID, PAD_ID]
+    assert tags == [UNK_ID, tok.tags.stoi["x"], PAD_ID]
+
+
+def test_hashtags_in_training_texts_build_the_tag_vocabulary():
+    tok = Tokenizer.fit([("so happy #blessed", None)] * 5, min_count=5)
+    assert "blessed" in tok.tags.stoi and "blessed" not in tok.words.stoi
+    assert tok.encode_post("#blessed", None) == (None, [tok.tags.stoi["blessed"]] + [PAD_ID] * 9)
+
+
+def test_empty_text_or_tags_mean_absent_modality():
+    tok = Tokenizer(Vocab(), Vocab())
+    assert tok.encode_post("", []) == (None, None)
+    assert tok.encode_post("?!", ["#", " "]) == (None, None)
+    assert tok.encode_post(None, None) == (None, None)
+
+
+def test_truncates_to_150_words_and_10_tags():
+    tok = Tokenizer.fit([("w", ["t"])] * 5)
+    text, tags = tok.encode_post(" ".join(["w"] * 400), [f"t{i}" for i in range(30)])
+    assert len(text) == 150 and set(text) == {tok.words.stoi["w"]}
+    assert len(tags) == 10 and set(tags) == {UNK_ID}
+
+
+def test_save_load_round_trip(tmp_path):
+    tok = Tokenizer.fit([("ünïcode words here", ["émoji🙂"])] * 5, min_count=5)
+    tok.save(tmp_path / "t.json")
+    back = Tokenizer.load(tmp_path / "t.json")
+    assert back.words.itos == tok.words.itos and back.tags.itos == tok.tags.itos and back.split_hashtags
+    assert back.encode_post(None, ["émoji🙂"]) == tok.encode_post(None, ["émoji🙂"]) != (None, [UNK_ID] + [PAD_ID] * 9)
