@@ -2,20 +2,22 @@
 under a prefix on the running local Triton, and percentile helpers."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from devstack import StackConfig, up
 from model.architecture import EmotionNet
 from model.bundle import save_bundle
 from model.config import ModelConfig, TrainConfig
 from model.export import deploy, undeploy
 from model.tokenizer import Tokenizer, Vocab
-from devstack import StackConfig, up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,15 @@ def serve(bundle_path: Path, prefix: str, combos: list[str], **opts) -> StackCon
 def unserve(prefix: str) -> None:
     cfg = StackConfig()
     undeploy(cfg.triton_model_repo, cfg.triton_http_url, prefix)
+
+
+def write_result(name: str, data: dict) -> Path:
+    """A benchmark's numbers as artifacts/bench/<name>.json, so runs can be compared."""
+    out = ROOT / "artifacts" / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}, indent=1))
+    print(f"results: {out}")
+    return out
 
 
 def pct(values, q: float) -> float:

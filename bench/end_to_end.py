@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
 
+from contracts.combos import COMBOS, Combo
 from stream.kafka_admin import ensure_topics
 from stream.triton_client import EmotionClient
 
@@ -39,7 +40,8 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def image_server() -> tuple[str, ThreadingHTTPServer]:
-    from model.demo_data import make_image, photos as demo_photos
+    from model.demo_data import make_image
+    from model.demo_data import photos as demo_photos
 
     d = Path(tempfile.mkdtemp())
     rng = random.Random(0)
@@ -119,15 +121,16 @@ def run_mode(stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, pace
 async def raw_triton(url: str, prefix: str, combo: str, batch: int, concurrency: int, seconds: float = 8.0) -> float:
     """Posts/s the ensemble serves to our client with the worker's request shape (batch, in-flight requests)."""
     shapes = {"image": ((batch, 224, 224, 3), np.uint8), "text": ((batch, 150), np.int64), "tags": ((batch, 10), np.int64)}
-    inputs = {m: np.ones(*shapes[m]) for m in combo.split("_")}
+    head = Combo.parse(combo)
+    inputs = {m: np.ones(*shapes[m]) for m in head}
     client = EmotionClient(url, prefix=prefix, timeout_s=120)
-    await client.infer(combo, **inputs)
+    await client.infer(head, inputs)
     done, t0 = 0, time.perf_counter()
 
     async def loop():
         nonlocal done
         while time.perf_counter() - t0 < seconds:
-            await client.infer(combo, **inputs)
+            await client.infer(head, inputs)
             done += batch
 
     await asyncio.gather(*(loop() for _ in range(concurrency)))
@@ -145,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     bundle = random_bundle(224)
     prefix = f"e2e{uuid.uuid4().hex[:6]}_"
-    from model.labels import COMBO_NAMES
-
-    cfg = serve(bundle, prefix, list(COMBO_NAMES), queue_delay_us=0)  # a worker checks all seven at start-up
+    cfg = serve(bundle, prefix, list(COMBOS), queue_delay_us=0)  # a worker checks all seven at start-up
     stack_env = cfg.client_env()
     base, srv = image_server()
     try:

@@ -6,15 +6,15 @@ import time
 
 import torch
 
+from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from model.architecture import EmotionNet
 from model.config import ModelConfig
-from model.labels import COMBO_NAMES, MODALITIES
 from model.loss import multitask_loss
 
 
 def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags"):
     g = torch.Generator().manual_seed(0)
-    b = {"mask": torch.tensor([[m in combo.split("_") for m in MODALITIES]] * n),
+    b = {"mask": torch.tensor([[m in Combo.parse(combo) for m in MODALITIES]] * n),
          "text": torch.randint(1, cfg.n_words, (n, cfg.max_words), generator=g),
          "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g)}
     if pooled:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts import triton as tc
+from contracts.combos import Combo
 from stream.triton_client import EmotionClient
 
 from .common import perf_analyzer_env, random_bundle, serve, unserve
@@ -48,10 +50,10 @@ async def own_client(url: str, prefix: str, combo: str, inputs: dict, concurrenc
     async def loop():
         for _ in range(per):
             t = time.perf_counter()
-            await client.infer(combo, **inputs)
+            await client.infer(Combo.parse(combo), inputs)
             lat.append(time.perf_counter() - t)
 
-    await asyncio.gather(*(client.infer(combo, **inputs) for _ in range(concurrency)))  # warm-up
+    await asyncio.gather(*(client.infer(Combo.parse(combo), inputs) for _ in range(concurrency)))  # warm-up
     t0 = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     rate = per * concurrency / (time.perf_counter() - t0)
@@ -61,7 +63,7 @@ async def own_client(url: str, prefix: str, combo: str, inputs: dict, concurrenc
 
 def zeros(combo: str, image_size: int) -> dict:
     shapes = {"image": ((1, image_size, image_size, 3), np.uint8), "text": ((1, 150), np.int64), "tags": ((1, 10), np.int64)}
-    return {m: np.zeros(*shapes[m]) for m in combo.split("_")}
+    return {m: np.zeros(*shapes[m]) for m in Combo.parse(combo)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print("ensemble          conc | perf_analyzer inf/s  p50 ms | own client inf/s  p50 ms | own/pa | batching off inf/s | on/off")
         for combo, n in combos.items():
             for c in args.concurrency:
-                pa, pa_lat = perf_analyzer(f"{on}emotion_{combo}", url, c, n)
+                pa, pa_lat = perf_analyzer(tc.ensemble_name(Combo.parse(combo), on), url, c, n)
                 own, own_lat = asyncio.run(own_client(url, on, combo, zeros(combo, 224), c, n))
-                pa_off, _ = perf_analyzer(f"{off}emotion_{combo}", url, c, n)
+                pa_off, _ = perf_analyzer(tc.ensemble_name(Combo.parse(combo), off), url, c, n)
                 print(f"{combo:16s} {c:5d} | {pa:19.1f} {pa_lat:7.1f} | {own:16.1f} {own_lat:7.1f} | {own / pa:6.2f} | "
                       f"{pa_off:18.1f} | {pa / pa_off:6.2f}", flush=True)
     finally:

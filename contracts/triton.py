@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .combos import COMBOS, MODALITIES, Combo
 from .labels import EMOTIONS, SENTIMENTS
 
-__all__ = ["Tensor", "INPUTS", "FEATURES", "OUTPUTS", "PARAMS", "input_dims", "ensemble_name", "encoder_name",
+__all__ = ["Tensor", "INPUTS", "FEATURES", "EMOTION_PROBS", "SENTIMENT_PROBS", "OUTPUTS", "PARAMS", "input_dims", "ensemble_name", "encoder_name",
            "head_name", "model_names"]
 
 
@@ -35,10 +35,9 @@ INPUTS: dict[str, Tensor] = {
 # Each encoder's output, the head's inputs.
 FEATURES: dict[str, Tensor] = {m: Tensor(f"{m}_features", "FP32", "float32") for m in MODALITIES}
 # Every head's (and ensemble's) outputs, with their sizes: probabilities in the bundle's label order.
-OUTPUTS: dict[str, tuple[Tensor, int]] = {
-    "emotion_probs": (Tensor("emotion_probs", "FP32", "float32"), len(EMOTIONS)),
-    "sentiment_probs": (Tensor("sentiment_probs", "FP32", "float32"), len(SENTIMENTS)),
-}
+EMOTION_PROBS = Tensor("emotion_probs", "FP32", "float32")
+SENTIMENT_PROBS = Tensor("sentiment_probs", "FP32", "float32")
+OUTPUTS: tuple[tuple[Tensor, int], ...] = ((EMOTION_PROBS, len(EMOTIONS)), (SENTIMENT_PROBS, len(SENTIMENTS)))
 
 
 class PARAMS:

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bundle_info import BundleInfo
-from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
-from .config import ModelConfig, TrainConfig
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
+
+from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
+from .bundle_info import BundleInfo
+from .config import ModelConfig, TrainConfig
 
 FORMAT = 1
 

@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .imaging import ImageDecodeError, decode_image
-from .manifest import Example
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
 
+from .imaging import ImageDecodeError, decode_image
 from .loss import MISSING
+from .manifest import Example
 from .tokenizer import PAD_ID, Tokenizer
+
 
 def manifest_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -62,18 +63,18 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def subset(self, idx) -> "Encoded":
+    def subset(self, idx) -> Encoded:
         idx = torch.as_tensor(idx, dtype=torch.long)
         return Encoded([self.ids[i] for i in idx.tolist()], self.mask[idx], self.text[idx], self.tags[idx], self.images[idx],
                        self.emotion[idx], self.sentiment[idx], None if self.image_pooled is None else self.image_pooled[idx])
 
-    def keep(self, modalities) -> "Encoded":
+    def keep(self, modalities) -> Encoded:
         """The same examples with every other modality dropped (rows left with none are removed)."""
         keep = torch.tensor([m in modalities for m in MODALITIES])
         enc = replace(self, mask=self.mask & keep)
         return enc.subset(enc.mask.any(dim=1).nonzero(as_tuple=True)[0])
 
-    def having(self, modalities) -> "Encoded":
+    def having(self, modalities) -> Encoded:
         """Only the examples that have all of `modalities`."""
         need = [MODALITIES.index(m) for m in modalities]
         return self.subset(self.mask[:, need].all(dim=1).nonzero(as_tuple=True)[0])

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .manifest import write_manifest
 from contracts.combos import Combo
 from contracts.labels import EMOTIONS
 
+from .manifest import write_manifest
 
 # Real photos that scikit-image ships inside its wheel (no download).
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg",
@@ -89,7 +89,7 @@ def generate(out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_
     rng = random.Random(seed)
     pics = photos()
     (out / "images").mkdir(parents=True, exist_ok=True)
-    combos, weights = zip(*TRAIN_MIX.items())
+    combos, weights = zip(*TRAIN_MIX.items(), strict=True)
     rows = []
     for i in range(n):
         emotion = EMOTIONS[i % len(EMOTIONS)]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import load_bundle
-from .data import encode, split_of
-from .manifest import read_manifest
 from contracts.combos import COMBO_NAMES, Combo
 from contracts.labels import EMOTIONS
 
+from .bundle import load_bundle
+from .data import encode, split_of
+from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
 
 
@@ -35,7 +35,7 @@ def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str
 
     k = len(EMOTIONS)
     cm = np.zeros((k, k), dtype=int)
-    for t, p in zip(y_true, y_pred):
+    for t, p in zip(y_true, y_pred, strict=True):
         cm[t, p] += 1
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7, 6))

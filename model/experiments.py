@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ModelConfig, TrainConfig
-from .data import Encoded
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 
+from .config import ModelConfig, TrainConfig
+from .data import Encoded
 from .metrics import evaluate_heads, head_predictions
 from .train import Prepared, build_model, fit, prepare
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
-
-from tritonclient.grpc import model_config_pb2 as mc
 from google.protobuf import text_format
+from torch import nn
+from tritonclient.grpc import model_config_pb2 as mc
 
 from contracts import triton as tc
 from contracts.combos import COMBOS, MODALITIES, Combo
@@ -114,8 +113,8 @@ def _ensemble_config(combo: Combo, mbs: int, inputs, outputs, params: dict, pref
     head = cfg.ensemble_scheduling.step.add(model_name=tc.head_name(combo, prefix), model_version=-1)
     for m in combo:
         head.input_map[tc.FEATURES[m].name] = tc.FEATURES[m].name
-    for out in tc.OUTPUTS:
-        head.output_map[out] = out
+    for out, _ in tc.OUTPUTS:
+        head.output_map[out.name] = out.name
     return cfg
 
 
@@ -143,7 +142,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
     feat_dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
     example = {"image": torch.zeros(1, *in_dims["image"], dtype=torch.uint8),
                "text": torch.ones(1, *in_dims["text"], dtype=torch.long), "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long)}
-    outputs = [(t, [n]) for t, n in tc.OUTPUTS.values()]
+    outputs = [(t, [n]) for t, n in tc.OUTPUTS]
     spec = {  # name -> (module, example args, inputs, outputs, max batch)
         tc.encoder_name(m, opt.prefix): (getattr(net, m), (example[m],), [(tc.INPUTS[m], in_dims[m])],
                                          [(tc.FEATURES[m], [feat_dims[m]])], opt.image_batch if m == "image" else opt.batch)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import Encoded
 from contracts.combos import COMBO_NAMES, Combo
 
+from .data import Encoded
 from .loss import MISSING, multitask_loss
 
 

@@ -62,7 +62,7 @@ class Vocab:
         return len(self.itos)
 
     @classmethod
-    def build(cls, token_lists: Iterable[list[str]], min_count: int = 5) -> "Vocab":
+    def build(cls, token_lists: Iterable[list[str]], min_count: int = 5) -> Vocab:
         """Tokens seen at least min_count times, most frequent first (ties alphabetical, so builds are reproducible)."""
         counts = Counter(t for tokens in token_lists for t in tokens)
         kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
@@ -98,7 +98,7 @@ class Tokenizer:
 
     @classmethod
     def fit(cls, posts: Iterable[tuple[str | None, Iterable[str] | None]], *, min_count: int = 5, max_words: int = 150,
-            max_tags: int = 10, split_hashtags: bool = True) -> "Tokenizer":
+            max_tags: int = 10, split_hashtags: bool = True) -> Tokenizer:
         """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count."""
         empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags)
         tokens = [empty.post_tokens(text, tags) for text, tags in posts]
@@ -110,6 +110,6 @@ class Tokenizer:
                                     "words": self.words.itos, "tags": self.tags.itos}, ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: Path) -> "Tokenizer":
+    def load(cls, path: Path) -> Tokenizer:
         d = json.loads(Path(path).read_text())
         return cls(Vocab(d["words"]), Vocab(d["tags"]), d["max_words"], d["max_tags"], d.get("split_hashtags", False))

@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from contracts.combos import COMBO_NAMES, Combo
+
 from .architecture import EmotionNet
 from .config import ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
-from .manifest import read_manifest
 from .embeddings import embedding_matrix
-from contracts.combos import COMBO_NAMES, Combo
-
 from .loss import multitask_loss
+from .manifest import read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
 
@@ -67,7 +67,7 @@ def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, 
     model = EmotionNet(prep.model_cfg, train_cfg.image_weights, prep.vectors)
     if train_cfg.freeze_image:
         model.image.backbone.requires_grad_(False)
-        for name, split in prep.splits.items():
+        for split in prep.splits.values():
             if split.image_pooled is None:
                 split.image_pooled = pooled_features(model.image, split, cache_dir, f"{train_cfg.image_weights}:{prep.model_cfg.image_size}")
     return model

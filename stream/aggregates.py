@@ -1,5 +1,6 @@
 """The dashboard aggregates in Redis (key layout: contracts/redis_keys.py), each record applied at most once by one
-atomic Lua script that declares every key it touches (Redis Cluster compatible with a {hash tag} prefix).
+atomic Lua script that declares every key it touches. The scripts carry the `#!lua` shebang (Redis >= 7), so Redis
+refuses a script touching keys of two hash slots, as Redis Cluster would: with a {hash tag} prefix they share one.
 
 Memory is bounded: `seen:` markers live EMOSTREAM_SEEN_TTL_S, buckets EMOSTREAM_BUCKET_TTL_S, the top-tag sets are
 capped at EMOSTREAM_TOP_TAGS_MAX members, `recent` at EMOSTREAM_RECENT_MAX entries and stores records without
@@ -19,7 +20,7 @@ from .settings import Settings
 
 __all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates"]
 
-APPLY = """
+APPLY = """#!lua
 -- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
 -- ARGV: seen_ttl, emotion, sentiment, head, bucket_start, bucket_ttl, degraded (JSON list), tags (JSON list),
 --       recent entry (JSON), recent max, top max
@@ -48,7 +49,7 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', tonumber(ARGV[10]), '*', 'json', ARGV
 return 1
 """
 
-DEAD = """
+DEAD = """#!lua
 -- KEYS: seen:dlq:<ref>, totals, bucket, buckets      ARGV: seen_ttl, reason, bucket_start, bucket_ttl
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 redis.call('HINCRBY', KEYS[2], 'dead:' .. ARGV[2], 1)

@@ -7,6 +7,7 @@ EMOSTREAM_SEEN_TTL_S, so a redelivered record is not counted twice."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from aiokafka import AIOKafkaConsumer
@@ -62,7 +63,7 @@ class Aggregator(Service):
                 continue
             if not batch:
                 continue
-            posts, dead, bad = [], [], 0
+            posts, dead = [], []
             for tp, records in batch.items():
                 for r in records:
                     try:
@@ -71,10 +72,10 @@ class Aggregator(Service):
                         else:
                             dead.append(DeadLetterSeen.from_record(r.value, f"{tp.topic}:{tp.partition}:{r.offset}"))
                     except (ValueError, KeyError, TypeError, AttributeError) as e:
-                        bad += 1  # not a record of ours (written by something else): skipped, never retried
+                        # not a record of ours (written by something else): skipped, never retried
                         log.warning("aggregator: skipping record %s:%d:%d: %s", tp.topic, tp.partition, r.offset, e)
             try:
-                applied = await retry_transient("redis", lambda: self.aggregates.apply(posts, dead),
+                applied = await retry_transient("redis", functools.partial(self.aggregates.apply, posts, dead),
                                                 transient=(RedisError, OSError), stopping=self.stopping, backoff=backoff,
                                                 waiting=self.waiting)
             except Stopped:

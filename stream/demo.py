@@ -24,8 +24,8 @@ from pathlib import Path
 from contracts import triton as tc
 from contracts.combos import COMBOS
 from contracts.redis_keys import RedisKeys
-
 from devstack import StackConfig, StackError, up
+
 from .settings import Settings
 
 ART = Path("artifacts")
@@ -50,7 +50,7 @@ def _served_version(http_url: str, model: str) -> str | None:
 def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list[dict]:
     """Test-split examples turned into posts, cycling through all seven modality combinations, plus two bad ones."""
     rng = random.Random(seed)
-    rows = [json.loads(l) for l in manifest.read_text().splitlines() if l.strip()]
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r.get("split") == "test" and r.get("image") and r.get("text") and r.get("tags")]
     rng.shuffle(rows)
     run = uuid.uuid4().hex[:6]

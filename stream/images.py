@@ -64,7 +64,7 @@ class ImageFetcher:
             async with self._sem:
                 data = await self._download(url)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._decoders, decode_image, data, self.size, self.s.image_max_pixels)
+            return await loop.run_in_executor(self._decoders, decode_image, data, self.size, self.s.image_decode_mb * 2**20)
         except ImageFetchError:
             raise
         except ImageDecodeError as e:
@@ -120,7 +120,7 @@ class ImageFetcher:
             raise ImageFetchError("too_many_redirects", url[:200])
         except ImageFetchError:
             raise
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise ImageFetchError("timeout", url[:200]) from e
         except BlockedAddress as e:
             raise ImageFetchError("blocked_address", str(e)) from e

@@ -78,7 +78,7 @@ class Pipeline:
                 self._dead(result, msg, e)
         prepared = await asyncio.gather(*(self._prepare(w) for w in works), return_exceptions=True)
         groups: dict[Combo, list[_Work]] = {}
-        for w, err in zip(works, prepared):
+        for w, err in zip(works, prepared, strict=True):
             if isinstance(err, BaseException):
                 if isinstance(err, asyncio.CancelledError):
                     raise err
@@ -98,7 +98,7 @@ class Pipeline:
         chunks = [(head, ws[i:i + self._chunk(head)]) for head, ws in groups.items() for i in range(0, len(ws), self._chunk(head))]
         answered = await asyncio.gather(*(self._infer(head, ws, result) for head, ws in chunks))
         now = time.time()
-        for (head, ws), res in zip(chunks, answered):
+        for (head, ws), res in zip(chunks, answered, strict=True):
             for i, w in enumerate(ws):
                 if res[i] is not None:
                     self._output(result, w, head, res[i], now)
@@ -172,7 +172,7 @@ class Pipeline:
         latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
         try:
             record = EmotionRecord(
-                id=w.post.id, emotion=emotions[int(e.argmax())], emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e)},
+                id=w.post.id, emotion=emotions[int(e.argmax())], emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e, strict=True)},
                 sentiment=sentiments[int(s.argmax())], sentiment_score=round(float(s.max()), 6), modalities=list(have.modalities),
                 head=head.name, head_reason=reason, degraded=w.degraded, model_version=self.bundle.version,
                 processed_at=now_iso(), latency_ms=latency, tags=w.tag_names, meta=w.post.meta)

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_topics(kafka_python_config(s), [args.topic], args.partitions)
     producer = KafkaProducer(acks="all", linger_ms=5, **kafka_python_config(s))
     if args.file:
-        lines = [l for l in args.file.read_text(encoding="utf-8").splitlines() if l.strip()]
+        lines = [line for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
         rng = random.Random(args.seed)
         lines = [json.dumps(synthetic_post(rng, i, args.image_base)) for i in range(args.generate)]

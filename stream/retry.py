@@ -75,7 +75,7 @@ async def retry_transient(what: str, call: Callable[[], Awaitable[T]], *, transi
             log.warning("%s unavailable (%s: %s); retry %d in %.1fs", what, type(e).__name__, str(e)[:300], attempt, delay)
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             raise Stopped(what) from e
         if waiting is not None:

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     dlq_max_original_bytes: int = Field(100_000, description="original bytes kept in a dead letter (more is cut, with a marker)")
     # image fetching
     image_max_bytes: int = Field(5_000_000, description="byte cap of an image download, enforced while streaming")
-    image_max_pixels: int = Field(40_000_000, description="largest image (width x height) decoded; JPEGs decode at reduced scale")
+    image_decode_mb: int = Field(128, description="memory one image decode may use; larger images are refused by their header")
     image_connect_timeout_s: float = Field(3.0, description="image fetch connect timeout")
     image_timeout_s: float = Field(8.0, description="image fetch total timeout")
     image_concurrency: int = Field(32, description="image downloads in flight per worker")

@@ -71,7 +71,7 @@ class KafkaSink:
                     futures.append(_failed(e))
             outcomes = await asyncio.gather(*futures, return_exceptions=True)
             failed = []
-            for p, outcome in zip(pending, outcomes):
+            for p, outcome in zip(pending, outcomes, strict=True):
                 if not isinstance(outcome, BaseException):
                     if p.head is not None:
                         metrics.POSTS_OUT.labels(p.head).inc()

@@ -123,8 +123,7 @@ class EmotionClient:
             if got_in != want_in:
                 problems.append(f"{name} inputs {got_in} != expected {want_in}")
             got_out = {t["name"]: [int(x) for x in t["shape"]] for t in meta["outputs"]}
-            want_out = {tc.OUTPUTS["emotion_probs"][0].name: [-1, len(bundle.emotions)],
-                        tc.OUTPUTS["sentiment_probs"][0].name: [-1, len(bundle.sentiments)]}
+            want_out = {tc.EMOTION_PROBS.name: [-1, len(bundle.emotions)], tc.SENTIMENT_PROBS.name: [-1, len(bundle.sentiments)]}
             if got_out != want_out:
                 problems.append(f"{name} outputs {got_out} != expected {want_out}")
             params = {k: v.get("string_value") for k, v in cfg.get("parameters", {}).items()}
@@ -151,7 +150,7 @@ class EmotionClient:
             inp = InferInput(spec.name, list(arr.shape), spec.datatype)
             inp.set_data_from_numpy(np.ascontiguousarray(arr))
             inputs.append(inp)
-        outputs = [InferRequestedOutput(name) for name in tc.OUTPUTS]
+        outputs = [InferRequestedOutput(t.name) for t, _ in tc.OUTPUTS]
         try:
             res = await self._client.infer(self.model(combo), inputs, outputs=outputs, client_timeout=self.timeout_s)
         except InferenceServerException as e:
@@ -160,7 +159,7 @@ class EmotionClient:
         if self.bundle is not None and self._checked.get(combo) != version:
             await self.check(self.bundle, [combo])  # raises ModelMismatch: the caller waits, nothing is published
             self._checked[combo] = version
-        return InferResult(res.as_numpy("emotion_probs"), res.as_numpy("sentiment_probs"), version)
+        return InferResult(res.as_numpy(tc.EMOTION_PROBS.name), res.as_numpy(tc.SENTIMENT_PROBS.name), version)
 
     def _classify(self, combo: Combo, e: InferenceServerException) -> TritonError:
         status, msg = str(e.status()), e.message() or str(e)

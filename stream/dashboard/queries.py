@@ -37,7 +37,7 @@ class Queries:
         for name in names:
             pipe.hgetall(self.keys.worker(name))
         rows = await pipe.execute() if names else []
-        workers = [{"name": name, **{k.decode(): float(v) for k, v in h.items()}} for name, h in zip(names, rows) if h]
+        workers = [{"name": name, **{k.decode(): float(v) for k, v in h.items()}} for name, h in zip(names, rows, strict=True) if h]
         lag = {k.decode(): float(v) for k, v in (await self.r.hgetall(self.keys.lag)).items()}
         posts = totals.get("posts", 0)
         return {
@@ -64,7 +64,7 @@ class Queries:
             pipe.hgetall(self.keys.bucket(t))
         rows = await pipe.execute() if starts else []
         buckets = []
-        for t, h in zip(starts, rows):
+        for t, h in zip(starts, rows, strict=True):
             h = {k.decode(): int(v) for k, v in h.items()}
             buckets.append({"t": t, "posts": h.get("posts", 0), "dead": h.get("dead", 0), "degraded": h.get("degraded", 0),
                             "emotions": {e: h.get(e, 0) for e in EMOTIONS}, "sentiments": {s: h.get(s, 0) for s in SENTIMENTS}})
@@ -75,7 +75,7 @@ class Queries:
         for e in EMOTIONS:
             pipe.zrevrange(self.keys.top(e), 0, n - 1, withscores=True)
         rows = await pipe.execute()
-        return {e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows)}
+        return {e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows, strict=True)}
 
     async def recent(self, n: int = 30, after: str | None = None) -> list[dict]:
         """Latest results (records without `meta`), newest first; with `after` (a stream id) only the newer ones."""

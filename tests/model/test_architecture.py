@@ -2,9 +2,9 @@
 import torch
 import torch.nn.functional as F
 
+from contracts.combos import COMBO_NAMES, Combo
 from model.architecture import EmotionNet
 from model.config import ModelConfig
-from contracts.combos import COMBO_NAMES
 from model.loss import MISSING, multitask_loss
 
 
@@ -34,8 +34,8 @@ def test_layer_shapes_follow_section_3_1():
     assert sorted(net.heads) == sorted(COMBO_NAMES) and len(net.heads) == 7
     for combo, head in net.heads.items():
         linears = [m for m in head.trunk if isinstance(m, torch.nn.Linear)]
-        assert linears[0].in_features == 300 * len(combo.split("_"))
-        assert [l.out_features for l in linears] == [256, 128]
+        assert linears[0].in_features == 300 * len(Combo.parse(combo))
+        assert [lin.out_features for lin in linears] == [256, 128]
         assert head.emotion.out_features == 8 and head.sentiment.out_features == 2
     net.eval()
     feats = net.encode(_batch())

@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
+from contracts.combos import COMBO_NAMES
+from contracts.labels import EMOTIONS
 from model.bundle import load_bundle
 from model.data import encode, split_of
 from model.manifest import read_manifest
-from contracts.combos import COMBO_NAMES
-from contracts.labels import EMOTIONS
 
 CHANCE = 1 / len(EMOTIONS)
 

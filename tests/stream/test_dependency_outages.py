@@ -13,8 +13,7 @@ import tritonclient.http as httpclient
 from contracts import triton as tc
 from contracts.combos import Combo
 from stream.kafka_admin import ensure_topics
-from tests.helpers.services import serve_bundle, unserve
-from tests.helpers.services import OwnRedis, wait_for
+from tests.helpers.services import OwnRedis, serve_bundle, unserve, wait_for
 from tests.helpers.stream import WorkerEnv, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack

@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 import redis
 
-from model.bundle import load_bundle
-from model.imaging import decode_image
 from contracts.combos import COMBO_NAMES
 from contracts.redis_keys import RedisKeys
+from model.bundle import load_bundle
+from model.imaging import decode_image
 from stream.kafka_admin import ensure_topics
 from tests.helpers.services import serve_bundle, unserve, wait_for
 from tests.helpers.stream import WorkerEnv, worker_health, worker_metric
@@ -150,9 +150,9 @@ def test_health_and_metrics(pipeline_env):
 
 
 def test_structured_logs(pipeline_env):
-    lines = [l for f in pipeline_env.log_dir.glob("worker-*.log") for l in f.read_text().splitlines() if l.strip()]
+    lines = [ln for f in pipeline_env.log_dir.glob("worker-*.log") for ln in f.read_text().splitlines() if ln.strip()]
     assert lines
-    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    records = [json.loads(ln) for ln in lines]  # every line is one JSON object
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["logger"] == "stream.pipeline" and "dead letter" in r["message"] for r in records)
 

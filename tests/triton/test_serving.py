@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 import uuid
 
 import numpy as np
 import pytest
-import torch
 import tritonclient.http as httpclient
 
+from contracts.combos import COMBO_NAMES, COMBOS, Combo
 from model.bundle import load_bundle
 from model.bundle_info import BundleInfo
-from contracts.combos import COMBO_NAMES, COMBOS, Combo
 from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
 from tests.helpers.bundles import perturbed_copy
 from tests.helpers.services import serve_bundle, unserve

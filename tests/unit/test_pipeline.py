@@ -1,0 +1,130 @@
+"""The pipeline's pure logic with a fake Triton client and image fetcher (no services): every input ends as exactly
+one output or one dead letter; routing, chunking, rejection handling and what is retried."""
+import asyncio
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from contracts.combos import COMBOS, Combo
+from model.bundle_info import BundleInfo
+from model.tokenizer import Tokenizer, Vocab
+from stream.images import ImageFetchError
+from stream.pipeline import Pipeline
+from stream.records import Incoming
+from stream.retry import Stopped, Waiting
+from stream.settings import Settings
+from stream.triton_client import BadRequest, InferResult, ModelUnavailable
+
+TOK = Tokenizer(Vocab(["<PAD>", "<UNK>", "happy", "party"]), Vocab(["<PAD>", "<UNK>", "fun"]), 150, 10)
+BUNDLE = BundleInfo(path=None, version="v1", emotions=("a", "b"), sentiments=("neg", "pos"), combos=COMBOS, image_size=8,
+                    max_words=150, max_tags=10, tokenizer=TOK, meta={}, head_examples={c: 10 for c in COMBOS})
+
+
+class FakeClient:
+    def __init__(self, max_batch=None, reject=lambda combo, arrays: False, down=0):
+        self.max_batch = max_batch or {}
+        self.calls, self.checks, self.reject, self.down = [], 0, reject, down
+
+    async def infer(self, combo, arrays):
+        if self.down:
+            self.down -= 1
+            raise ModelUnavailable("down")
+        n = len(next(iter(arrays.values())))
+        if self.reject(combo, arrays):
+            raise BadRequest("rejected")
+        self.calls.append((combo, n))
+        return InferResult(np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32), np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32), "1")
+
+    async def check(self, bundle, combos=None):
+        self.checks += 1
+
+
+class FakeFetcher:
+    async def fetch(self, url):
+        if "broken" in url:
+            raise ImageFetchError("http_404")
+        if "bug" in url:
+            raise ZeroDivisionError("an unforeseen bug while preparing")
+        return np.zeros((8, 8, 3), np.uint8)
+
+
+def run(posts, client=None, bundle=BUNDLE, **settings):
+    s = Settings(retry_max_backoff_s=0.01, **settings)
+    pipe = Pipeline(s, bundle, client or FakeClient(), FakeFetcher(), asyncio.Event(), Waiting())
+    msgs = [Incoming(b"k", p if isinstance(p, bytes) else json.dumps(p).encode(), 1.0, "posts", 0, i) for i, p in enumerate(posts)]
+    return asyncio.run(pipe.process(msgs))
+
+
+def records(result):
+    return [json.loads(o.value) for o in result.outputs], [json.loads(d.value) for d in result.dead]
+
+
+def test_each_post_is_one_output_or_one_dead_letter():
+    posts = [{"id": "a", "text": "happy party"}, b"{bad", {"id": "b", "image_url": "http://x/broken.jpg"},
+             {"id": "c", "image_url": "http://x/bug.jpg", "text": "happy"}, {"id": "d", "tags": ["fun"], "image_url": "http://x/ok.jpg"}]
+    out, dead = records(run(posts))
+    assert [o["id"] for o in out] == ["a", "d"] and out[1]["head"] == "image_tags"
+    assert [(d["reason"], d["stage"]) for d in dead] == [("bad_json", "parse"), ("no_usable_modality", "preprocess"),
+                                                          ("internal_error", "prepare")]
+    assert [d["source"]["offset"] for d in dead] == [1, 2, 3]
+
+
+def test_a_failed_image_degrades_to_the_other_modalities():
+    out, _ = records(run([{"id": "a", "text": "happy", "tags": ["fun"], "image_url": "http://x/broken.jpg"}]))
+    assert out[0]["head"] == "text_tags" and out[0]["degraded"] == [{"modality": "image", "reason": "http_404"}]
+
+
+def test_requests_are_chunked_by_the_served_max_batch_size():
+    client = FakeClient(max_batch={Combo.parse("text"): 4})
+    res = run([{"id": str(i), "text": "happy"} for i in range(10)], client)
+    assert [n for _, n in client.calls] == [4, 4, 2] and len(res.outputs) == 10
+
+
+def test_a_rejected_post_is_isolated_after_the_models_are_checked():
+    poison = lambda combo, arrays: "text" in arrays and (arrays["text"][:, 1] == 3).any()  # "party" as second word
+    client = FakeClient(reject=poison)
+    posts = [{"id": str(i), "text": "happy happy"} for i in range(7)] + [{"id": "p", "text": "happy party"}]
+    out, dead = records(run(posts, client))
+    assert sorted(o["id"] for o in out) == [str(i) for i in range(7)]
+    assert [(d["reason"], d["stage"], json.loads(d["original"])["id"]) for d in dead] == [("inference_rejected", "infer", "p")]
+    assert client.checks >= 1
+
+
+def test_triton_down_is_retried_not_dead_lettered():
+    client = FakeClient(down=3)
+    out, dead = records(run([{"id": "a", "text": "happy"}], client))
+    assert len(out) == 1 and not dead
+
+
+def test_stop_while_waiting_on_triton_raises_stopped():
+    s = Settings(retry_max_backoff_s=5)
+    stopping = asyncio.Event()
+    pipe = Pipeline(s, BUNDLE, FakeClient(down=10**9), FakeFetcher(), stopping, Waiting())
+
+    async def go():
+        asyncio.get_running_loop().call_later(0.1, stopping.set)
+        await pipe.process([Incoming(b"k", b'{"id": "a", "text": "happy"}', None, "posts", 0, 0)])
+
+    with pytest.raises(Stopped):
+        asyncio.run(go())
+
+
+def test_an_output_over_the_record_limit_is_a_dead_letter():
+    out, dead = records(run([{"id": "a", "text": "happy", "pad": "x" * 5000}], max_record_bytes=2000))
+    assert not out and dead[0]["reason"] == "too_large" and dead[0]["stage"] == "output"
+
+
+def test_untrained_heads_route_to_the_largest_trained_one():
+    text_only = replace(BUNDLE, head_examples={Combo.parse("text"): 100})
+    out, dead = records(run([{"id": "a", "text": "happy", "tags": ["fun"], "image_url": "http://x/ok.jpg"},
+                             {"id": "b", "tags": ["fun"]}], bundle=text_only))
+    assert out[0]["head"] == "text" and "text_tags head was not trained" in out[0]["head_reason"]
+    assert out[0]["degraded"] == [{"modality": "image", "reason": "no_trained_head"}]  # not even fetched
+    assert dead[0]["reason"] == "no_trained_head"
+
+
+def test_hashtags_in_the_text_feed_the_tag_modality():
+    out, _ = records(run([{"id": "a", "text": "happy day #fun"}]))
+    assert out[0]["head"] == "text_tags" and out[0]["tags"] == ["fun"]
