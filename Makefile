@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml scripts/system-deps.sh
 demo: setup                          ## the main job: the whole pipeline on the local stack
 	$(BIN)/emostream demo
 
-test: setup                          ## every test, against real Kafka/Redis/Triton (started if not running)
-	$(BIN)/pytest
+test: setup                          ## lint, the unit tier (seconds), then every test against real Kafka/Redis/Triton
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest tests/unit
+	$(BIN)/pytest --ignore=tests/unit
 
 stack-up: setup
 	$(BIN)/emostream stack up

@@ -1,5 +1,6 @@
 """Shared pieces of the benchmarks: a random-weight bundle (speed does not depend on the weights), serving it
 under a prefix on the running local Triton, and percentile helpers."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
     import torch
 
     torch.manual_seed(0)
-    tok = Tokenizer(Vocab(["<PAD>", "<UNK>", *[f"w{i}" for i in range(n_words - 2)]]),
-                    Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]))
+    tok = Tokenizer(
+        Vocab(["<PAD>", "<UNK>", *[f"w{i}" for i in range(n_words - 2)]]),
+        Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]),
+    )
     cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size)
     prep = SimpleNamespace(tokenizer=tok, model_cfg=cfg, manifest_sha256="0" * 64, coverage=None)
     root = Path(tempfile.mkdtemp(prefix="emostream-bench-"))
@@ -52,7 +55,9 @@ def write_result(name: str, data: dict) -> Path:
     """A benchmark's numbers as artifacts/bench/<name>.json, so runs can be compared."""
     out = ROOT / "artifacts" / "bench" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}, indent=1))
+    out.write_text(
+        json.dumps({"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}, indent=1)
+    )
     print(f"results: {out}")
     return out
 

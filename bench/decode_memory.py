@@ -3,6 +3,7 @@ worker's RSS bound). Each decode runs in a fresh process; the growth of its peak
 
 python -m bench.decode_memory [--megapixels 16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     for fmt, (img, opts) in files.items():
         path = folder / f"x.{fmt.lower()}"
         img.save(path, fmt, **opts)
-        kib = int(subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True).stdout)
-        result[fmt] = {"megapixels": side * side / 1e6, "peak_mib": kib / 1024, "bytes_per_pixel": kib * 1024 / (side * side)}
+        kib = int(
+            subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True).stdout
+        )
+        result[fmt] = {
+            "megapixels": side * side / 1e6,
+            "peak_mib": kib / 1024,
+            "bytes_per_pixel": kib * 1024 / (side * side),
+        }
         print(f"  {fmt:5s} {kib / 1024:8.1f} MiB  {result[fmt]['bytes_per_pixel']:6.2f} bytes/pixel", flush=True)
     write_result("decode_memory", result)
     return 0

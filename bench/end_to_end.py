@@ -4,6 +4,7 @@ text+tags posts and for image posts, and the ratio to the raw Triton throughput 
 
 python -m bench.end_to_end
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def posts(kind: str, n: int, base: str, tag: str) -> list[dict]:
     return out
 
 
-def run_mode(stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, paced_n: int, base: str, batch: int, inflight: int) -> dict:
+def run_mode(
+    stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, paced_n: int, base: str, batch: int, inflight: int
+) -> dict:
     uid = uuid.uuid4().hex[:6]
     topics = {"posts": f"bposts-{uid}", "out": f"bout-{uid}", "dlq": f"bdlq-{uid}"}
     bootstrap = stack_env["EMOSTREAM_KAFKA_BOOTSTRAP"]
@@ -78,20 +81,45 @@ def run_mode(stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, pace
         producer.send(topics["posts"], key=p["id"].encode(), value=json.dumps(p).encode())
     producer.flush()
     port = 20000 + random.randrange(20000)
-    env = {**os.environ, **stack_env, "EMOSTREAM_TRITON_MODEL_PREFIX": prefix, "EMOSTREAM_BUNDLE": str(bundle),
-           "EMOSTREAM_TOPIC_POSTS": topics["posts"], "EMOSTREAM_TOPIC_OUTPUT": topics["out"], "EMOSTREAM_TOPIC_DLQ": topics["dlq"],
-           "EMOSTREAM_APP_ID": f"bench-{uid}", "EMOSTREAM_REDIS_PREFIX": f"bench:{uid}:", "EMOSTREAM_WEB_PORT": str(port),
-           "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true", "EMOSTREAM_MAX_BATCH": str(batch), "EMOSTREAM_MAX_INFLIGHT": str(inflight),
-           "EMOSTREAM_DATADIR": f"/tmp/emostream-bench-{uid}", "EMOSTREAM_LOG_LEVEL": "warn"}
-    worker = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=env, cwd=ROOT, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    consumer = KafkaConsumer(topics["out"], bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                             consumer_timeout_ms=1000)
+    env = {
+        **os.environ,
+        **stack_env,
+        "EMOSTREAM_TRITON_MODEL_PREFIX": prefix,
+        "EMOSTREAM_BUNDLE": str(bundle),
+        "EMOSTREAM_TOPIC_POSTS": topics["posts"],
+        "EMOSTREAM_TOPIC_OUTPUT": topics["out"],
+        "EMOSTREAM_TOPIC_DLQ": topics["dlq"],
+        "EMOSTREAM_APP_ID": f"bench-{uid}",
+        "EMOSTREAM_REDIS_PREFIX": f"bench:{uid}:",
+        "EMOSTREAM_WEB_PORT": str(port),
+        "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
+        "EMOSTREAM_MAX_BATCH": str(batch),
+        "EMOSTREAM_MAX_INFLIGHT": str(inflight),
+        "EMOSTREAM_DATADIR": f"/tmp/emostream-bench-{uid}",
+        "EMOSTREAM_LOG_LEVEL": "warn",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "worker"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    consumer = KafkaConsumer(
+        topics["out"],
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
     try:
         done, times, deadline = 0, [], time.monotonic() + 600
         while done < n and time.monotonic() < deadline:
             if worker.poll() is not None:
-                raise RuntimeError(f"worker exited with {worker.returncode}; run it by hand with these settings to see why")
+                raise RuntimeError(
+                    f"worker exited with {worker.returncode}; run it by hand with these settings to see why"
+                )
             for msg in consumer:
                 done += 1
                 times.append(msg.timestamp / 1000)  # broker append time of the output = when it was produced
@@ -120,7 +148,11 @@ def run_mode(stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, pace
 
 async def raw_triton(url: str, prefix: str, combo: str, batch: int, concurrency: int, seconds: float = 8.0) -> float:
     """Posts/s the ensemble serves to our client with the worker's request shape (batch, in-flight requests)."""
-    shapes = {"image": ((batch, 224, 224, 3), np.uint8), "text": ((batch, 150), np.int64), "tags": ((batch, 10), np.int64)}
+    shapes = {
+        "image": ((batch, 224, 224, 3), np.uint8),
+        "text": ((batch, 150), np.int64),
+        "tags": ((batch, 10), np.int64),
+    }
     head = Combo.parse(combo)
     inputs = {m: np.ones(*shapes[m]) for m in head}
     client = EmotionClient(url, prefix=prefix, timeout_s=120)
@@ -159,12 +191,27 @@ def main(argv: list[str] | None = None) -> int:
             mb = args.max_batch if kind == "text_tags" else 32
             raw = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, kind, mb, 4))
             raw1 = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, kind, 1, 1))
-            for mode, batch, inflight, rawv in ((f"micro-batch ({mb}, 4 in flight)", mb, 4, raw),
-                                                ("per-message (1 request/post)", 1, 1, raw1)):
+            for mode, batch, inflight, rawv in (
+                (f"micro-batch ({mb}, 4 in flight)", mb, 4, raw),
+                ("per-message (1 request/post)", 1, 1, raw1),
+            ):
                 paced_n = min(n // 4, 400) if kind == "text_tags" else 40
-                r = run_mode(stack_env, bundle, prefix, kind, n if batch > 1 or kind == "image" else min(n, 1000), paced_n, base, batch, inflight)
-                print(f"{kind:11s} {mode:28s} | {r['posts_per_s']:7.1f} | {r['p50_ms']:6.0f} | {r['p99_ms']:6.0f} | "
-                      f"{rawv:18.1f} | {r['posts_per_s'] / rawv:6.2f}", flush=True)
+                r = run_mode(
+                    stack_env,
+                    bundle,
+                    prefix,
+                    kind,
+                    n if batch > 1 or kind == "image" else min(n, 1000),
+                    paced_n,
+                    base,
+                    batch,
+                    inflight,
+                )
+                print(
+                    f"{kind:11s} {mode:28s} | {r['posts_per_s']:7.1f} | {r['p50_ms']:6.0f} | {r['p99_ms']:6.0f} | "
+                    f"{rawv:18.1f} | {r['posts_per_s'] / rawv:6.2f}",
+                    flush=True,
+                )
     finally:
         srv.shutdown()
         unserve(prefix)

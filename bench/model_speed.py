@@ -1,5 +1,6 @@
 """Training examples/s with a frozen (cached features) vs a fine-tuned DenseNet, and PyTorch inference posts/s per head,
 measured in one run on this machine with random weights (speed does not depend on them)."""
+
 from __future__ import annotations
 
 import time
@@ -14,9 +15,11 @@ from model.loss import multitask_loss
 
 def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags"):
     g = torch.Generator().manual_seed(0)
-    b = {"mask": torch.tensor([[m in Combo.parse(combo) for m in MODALITIES]] * n),
-         "text": torch.randint(1, cfg.n_words, (n, cfg.max_words), generator=g),
-         "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g)}
+    b = {
+        "mask": torch.tensor([[m in Combo.parse(combo) for m in MODALITIES]] * n),
+        "text": torch.randint(1, cfg.n_words, (n, cfg.max_words), generator=g),
+        "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g),
+    }
     if pooled:
         b["image_pooled"] = torch.randn(n, 1024, generator=g)
     else:
@@ -54,11 +57,17 @@ def main() -> None:
     torch.manual_seed(0)
     cfg = ModelConfig(n_words=5000, n_tags=2000, image_size=224)
     net = EmotionNet(cfg)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, image 224x224, batch 64 (train) / 32 (inference)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, image 224x224, "
+        "batch 64 (train) / 32 (inference)"
+    )
     frozen = train_rate(net, cfg, frozen=True, steps=10)
     tuned = train_rate(net, cfg, frozen=False, steps=1, n=16)
-    print(f"training, trimodal examples/s: frozen backbone (cached features) {frozen:8.1f} | fine-tuned DenseNet {tuned:6.2f} "
-          f"| ratio {frozen / tuned:.0f}x")
+    print(
+        f"training, trimodal examples/s: frozen backbone (cached features) {frozen:8.1f} | "
+        f"fine-tuned DenseNet {tuned:6.2f} "
+        f"| ratio {frozen / tuned:.0f}x"
+    )
     print("inference posts/s per head (PyTorch, CPU):")
     for combo in COMBO_NAMES:
         print(f"  {combo:16s} {infer_rate(net, cfg, combo, reps=2 if 'image' in combo else 20):9.1f}")

@@ -3,6 +3,7 @@ run: perf_analyzer 2.51 vs the project's grpc.aio client, dynamic batching on vs
 
 python -m bench.triton_throughput [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,20 +29,46 @@ ROOT = Path(__file__).resolve().parents[1]
 def perf_analyzer(model: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
     """(inferences/s, p50 latency ms) from perf_analyzer with zero-valued inputs."""
     out = Path(tempfile.mkdtemp()) / "pa.csv"
-    cmd = [str(ROOT / ".venv" / "bin" / "perf_analyzer"), "-m", model, "-u", url, "-i", "grpc", "-b", "1",
-           "--concurrency-range", f"{concurrency}:{concurrency}", "--input-data", "zero",
-           "--measurement-mode", "count_windows", "--measurement-request-count", str(requests),
-           "--stability-percentage", "50", "--max-trials", "6", "-f", str(out)]
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "perf_analyzer"),
+        "-m",
+        model,
+        "-u",
+        url,
+        "-i",
+        "grpc",
+        "-b",
+        "1",
+        "--concurrency-range",
+        f"{concurrency}:{concurrency}",
+        "--input-data",
+        "zero",
+        "--measurement-mode",
+        "count_windows",
+        "--measurement-request-count",
+        str(requests),
+        "--stability-percentage",
+        "50",
+        "--max-trials",
+        "6",
+        "-f",
+        str(out),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=600)
     if res.returncode != 0 or not out.exists():
         # a 2-core box shared by server and clients is noisy: report the failure, keep the other rows
-        print(f"  (perf_analyzer {model} c={concurrency}: {res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-200:]})")
+        print(
+            f"  (perf_analyzer {model} c={concurrency}: "
+            f"{res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-200:]})"
+        )
         return float("nan"), float("nan")
     row = next(csv.DictReader(out.open()))
     return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 
 
-async def own_client(url: str, prefix: str, combo: str, inputs: dict, concurrency: int, requests: int) -> tuple[float, float]:
+async def own_client(
+    url: str, prefix: str, combo: str, inputs: dict, concurrency: int, requests: int
+) -> tuple[float, float]:
     """(inferences/s, p50 latency ms) with `concurrency` loops of sequential batch-1 requests."""
     client = EmotionClient(url, prefix=prefix, timeout_s=60)
     lat: list[float] = []
@@ -62,7 +89,11 @@ async def own_client(url: str, prefix: str, combo: str, inputs: dict, concurrenc
 
 
 def zeros(combo: str, image_size: int) -> dict:
-    shapes = {"image": ((1, image_size, image_size, 3), np.uint8), "text": ((1, 150), np.int64), "tags": ((1, 10), np.int64)}
+    shapes = {
+        "image": ((1, image_size, image_size, 3), np.uint8),
+        "text": ((1, 150), np.int64),
+        "tags": ((1, 10), np.int64),
+    }
     return {m: np.zeros(*shapes[m]) for m in Combo.parse(combo)}
 
 
@@ -79,14 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     serve(bundle, off, list(combos), dynamic_batching=False)
     url = cfg.triton_grpc_url
     try:
-        print("ensemble          conc | perf_analyzer inf/s  p50 ms | own client inf/s  p50 ms | own/pa | batching off inf/s | on/off")
+        print(
+            "ensemble          conc | perf_analyzer inf/s  p50 ms | own client inf/s  p50 ms | own/pa "
+            "| batching off inf/s | on/off"
+        )
         for combo, n in combos.items():
             for c in args.concurrency:
                 pa, pa_lat = perf_analyzer(tc.ensemble_name(Combo.parse(combo), on), url, c, n)
                 own, own_lat = asyncio.run(own_client(url, on, combo, zeros(combo, 224), c, n))
                 pa_off, _ = perf_analyzer(tc.ensemble_name(Combo.parse(combo), off), url, c, n)
-                print(f"{combo:16s} {c:5d} | {pa:19.1f} {pa_lat:7.1f} | {own:16.1f} {own_lat:7.1f} | {own / pa:6.2f} | "
-                      f"{pa_off:18.1f} | {pa / pa_off:6.2f}", flush=True)
+                print(
+                    f"{combo:16s} {c:5d} | {pa:19.1f} {pa_lat:7.1f} | {own:16.1f} {own_lat:7.1f} | {own / pa:6.2f} | "
+                    f"{pa_off:18.1f} | {pa / pa_off:6.2f}",
+                    flush=True,
+                )
     finally:
         unserve(on)
         unserve(off)

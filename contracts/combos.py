@@ -1,4 +1,5 @@
 """The three modalities and their seven non-empty combinations, one classifier head each (paper section 3.1)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """Label order and the emotion -> sentiment map (paper sections 3 and 3.2)."""
+
 from __future__ import annotations
 
 __all__ = ["EMOTIONS", "SENTIMENTS", "POSITIVE_EMOTIONS", "sentiment_of"]

@@ -5,7 +5,8 @@ for Redis Cluster give the prefix a hash tag (the default `{emo}:` is one) so th
 
   seen:<post id>        marker with a TTL: the post was counted (at most once per post id within the TTL)
   seen:dlq:<t>:<p>:<o>  marker with a TTL: the dead letter of that input offset was counted
-  totals                hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>, dead:<reason>
+  totals                hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>,
+                        dead:<reason>
   bucket:<epoch s>      hash per time bucket: posts, <emotion>, <sentiment>, degraded, dead; TTL
   buckets               sorted set of bucket start times (score = time), trimmed by the same TTL
   top:<emotion>         sorted set tag -> posts with that tag and emotion, capped (~1,000 members)
@@ -14,6 +15,7 @@ for Redis Cluster give the prefix a hash tag (the default `{emo}:` is one) so th
   worker:<name>         hash per worker: posts_in, posts_out, dead, updated; short TTL
   lag                   hash: total (messages of the posts topic not yet committed by the group), updated
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 
 The exporter writes models by it, the worker's client checks and calls them by it, the benchmarks replay it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,20 @@ from dataclasses import dataclass
 from .combos import COMBOS, MODALITIES, Combo
 from .labels import EMOTIONS, SENTIMENTS
 
-__all__ = ["Tensor", "INPUTS", "FEATURES", "EMOTION_PROBS", "SENTIMENT_PROBS", "OUTPUTS", "PARAMS", "input_dims", "ensemble_name", "encoder_name",
-           "head_name", "model_names"]
+__all__ = [
+    "Tensor",
+    "INPUTS",
+    "FEATURES",
+    "EMOTION_PROBS",
+    "SENTIMENT_PROBS",
+    "OUTPUTS",
+    "PARAMS",
+    "input_dims",
+    "ensemble_name",
+    "encoder_name",
+    "head_name",
+    "model_names",
+]
 
 
 @dataclass(frozen=True)
@@ -70,5 +83,8 @@ def head_name(combo: Combo, prefix: str = "") -> str:
 
 def model_names(prefix: str = "") -> list[str]:
     """Every model the exporter writes, in load order: encoders, heads, ensembles."""
-    return ([encoder_name(m, prefix) for m in MODALITIES] + [head_name(c, prefix) for c in COMBOS]
-            + [ensemble_name(c, prefix) for c in COMBOS])
+    return (
+        [encoder_name(m, prefix) for m in MODALITIES]
+        + [head_name(c, prefix) for c in COMBOS]
+        + [ensemble_name(c, prefix) for c in COMBOS]
+    )

@@ -2,6 +2,7 @@
 
 `emostream stack up|down|status` drives it; tests/conftest.py uses the same functions.
 """
+
 from .config import StackConfig
 from .manager import StackError, down, status, up
 from .service import Service

@@ -1,4 +1,5 @@
 """`python -m devstack up|down|status`."""
+
 import sys
 
 from .manager import main

@@ -1,4 +1,5 @@
 """Settings of the local stack (ports, heap, folders), each with an environment variable."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,9 @@ class StackConfig(BaseSettings):
     triton_http_port: int = Field(8000, description="Triton HTTP/REST port.")
     triton_grpc_port: int = Field(8001, description="Triton gRPC port.")
     triton_metrics_port: int = Field(8002, description="Triton Prometheus metrics port.")
-    triton_model_repo: Path = Field(REPO_ROOT / "triton_repo" / "cpu", description="Model repository Triton serves (explicit model control).")
+    triton_model_repo: Path = Field(
+        REPO_ROOT / "triton_repo" / "cpu", description="Model repository Triton serves (explicit model control)."
+    )
     start_timeout_s: float = Field(120.0, description="Seconds a service may take to become ready.")
 
     @property

@@ -1,4 +1,5 @@
 """Apache Kafka 4.x in KRaft mode (one combined broker+controller) from its Maven Central jars."""
+
 from __future__ import annotations
 
 import base64
@@ -41,13 +42,25 @@ class Kafka:
         """Resolve the broker jars from Maven Central into .stack/kafka/libs-<version>."""
         for tool in ("java", "mvn"):
             if shutil.which(tool) is None:
-                raise StackError(f"'{tool}' not found: the local Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)")
+                raise StackError(
+                    f"'{tool}' not found: the local Kafka needs Java 17+ and Maven "
+                    "(apt-get install openjdk-17-jre-headless maven)"
+                )
         self.home.mkdir(parents=True, exist_ok=True)
         tmp = self.libs.with_suffix(".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         res = subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
-            capture_output=True, text=True,
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(HERE / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={tmp}",
+            ],
+            capture_output=True,
+            text=True,
         )
         if res.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
             raise StackError(f"maven could not fetch the Kafka jars:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
@@ -82,7 +95,14 @@ class Kafka:
         return path
 
     def _java(self, main: str, *args: str) -> list[str]:
-        return ["java", "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}", main, *args]
+        return [
+            "java",
+            "-cp",
+            f"{self.libs}/*",
+            f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
+            main,
+            *args,
+        ]
 
     def prepare(self) -> None:
         """Write server.properties and format the KRaft storage on first start."""
@@ -91,16 +111,29 @@ class Kafka:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         res = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={new_cluster_id()}", "--config", str(props), "--ignore-formatted"),
-            capture_output=True, text=True,
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={new_cluster_id()}",
+                "--config",
+                str(props),
+                "--ignore-formatted",
+            ),
+            capture_output=True,
+            text=True,
         )
         if res.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
 
     def argv(self) -> list[str]:
         heap = self.cfg.kafka_heap
-        return ["java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseSerialGC",
-                *self._java("kafka.Kafka", str(self.home / "server.properties"))[1:]]
+        return [
+            "java",
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseSerialGC",
+            *self._java("kafka.Kafka", str(self.home / "server.properties"))[1:],
+        ]
 
     def env(self) -> dict[str, str]:
         return {}
@@ -110,7 +143,9 @@ class Kafka:
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
-        admin = KafkaAdminClient(bootstrap_servers=self.cfg.kafka_bootstrap, request_timeout_ms=5000, client_id="emostream-stack")
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.cfg.kafka_bootstrap, request_timeout_ms=5000, client_id="emostream-stack"
+        )
         try:
             admin.list_topics()
             probe = "__emostream_ready"

@@ -1,4 +1,5 @@
 """Bring the local stack up, report on it and take it down, stopping exactly the processes it started."""
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,10 @@ def up(cfg: StackConfig | None = None, only: list[str] | None = None, log=print)
             if _is_ready(svc):
                 states[svc.name] = ServiceState(svc.name, "external", None, svc.port)
                 continue
-            raise StackError(f"port {svc.port} is taken by something that is not a ready {svc.name}; set EMOSTREAM_STACK_{svc.name.upper()}_PORT or stop it")
+            raise StackError(
+                f"port {svc.port} is taken by something that is not a ready {svc.name}; "
+                f"set EMOSTREAM_STACK_{svc.name.upper()}_PORT or stop it"
+            )
         if pid is None:
             if not svc.installed():
                 log(f"{svc.name}: installing into {cfg.dir} (first use)...")
@@ -100,7 +104,9 @@ def status(cfg: StackConfig | None = None) -> list[ServiceState]:
         ready = _is_ready(svc)
         if pid is not None:
             rss = proc.rss_kib()
-            out.append(ServiceState(svc.name, "running" if ready else "starting", pid, svc.port, rss / 1024 if rss else None))
+            out.append(
+                ServiceState(svc.name, "running" if ready else "starting", pid, svc.port, rss / 1024 if rss else None)
+            )
         else:
             out.append(ServiceState(svc.name, "external" if ready else "stopped", None, svc.port))
     return out
@@ -108,7 +114,9 @@ def status(cfg: StackConfig | None = None) -> list[ServiceState]:
 
 def main(argv: list[str] | None = None) -> int:
     """`emostream stack up|down|status`."""
-    ap = argparse.ArgumentParser(prog="emostream stack", description="Local Kafka (KRaft), Redis and Triton on 127.0.0.1.")
+    ap = argparse.ArgumentParser(
+        prog="emostream stack", description="Local Kafka (KRaft), Redis and Triton on 127.0.0.1."
+    )
     ap.add_argument("action", choices=["up", "down", "status", "env"])
     ap.add_argument("--only", nargs="*", choices=["kafka", "redis", "triton"], help="limit `up` to these services")
     args = ap.parse_args(argv)

@@ -1,4 +1,5 @@
 """Start, watch and stop one background service process, tracked by a pid file."""
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,13 @@ class ManagedProcess:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
         return proc.pid
@@ -74,14 +80,19 @@ class ManagedProcess:
         t0 = time.monotonic()
         while True:
             if self.pid() is None:
-                raise StackError(f"{self.name} exited during start-up. Last log lines ({self.log_file}):\n{log_tail(self.log_file)}")
+                raise StackError(
+                    f"{self.name} exited during start-up. Last log lines ({self.log_file}):\n{log_tail(self.log_file)}"
+                )
             try:
                 if ready():
                     return time.monotonic() - t0
             except Exception:  # noqa: BLE001 - any failure of a probe means "not ready yet"
                 pass
             if time.monotonic() - t0 > timeout_s:
-                raise StackError(f"{self.name} not ready after {timeout_s:.0f}s. Last log lines ({self.log_file}):\n{log_tail(self.log_file)}")
+                raise StackError(
+                    f"{self.name} not ready after {timeout_s:.0f}s. "
+                    f"Last log lines ({self.log_file}):\n{log_tail(self.log_file)}"
+                )
             time.sleep(0.25)
 
     def group_pids(self, pgid: int) -> list[int]:

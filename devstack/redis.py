@@ -1,4 +1,5 @@
 """Redis from Debian's redis-server package, loopback only, no persistence."""
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,22 @@ class Redis:
     def argv(self) -> list[str]:
         return [
             shutil.which("redis-server") or "redis-server",
-            "--bind", self.cfg.host, "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--dir", str(self.cfg.dir), "--maxmemory", "512mb", "--maxmemory-policy", "noeviction",
+            "--bind",
+            self.cfg.host,
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.cfg.dir),
+            "--maxmemory",
+            "512mb",
+            "--maxmemory-policy",
+            "noeviction",
         ]
 
     def env(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
 """What the stack manager needs of a local service: install it once, prepare its state, start it, tell when ready."""
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

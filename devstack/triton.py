@@ -1,4 +1,5 @@
 """Triton Inference Server 2.51 from the nvidia-pytriton wheel, CPU only, python backend, explicit model control."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ class Triton:
         return self.venv / "lib" / pyver / "site-packages" / "pytriton" / "tritonserver"
 
     def installed(self) -> bool:
-        return (self.backends / "python" / "triton_python_backend_stub").exists() and (self._server_dir / "bin" / "tritonserver").exists()
+        return (self.backends / "python" / "triton_python_backend_stub").exists() and (
+            self._server_dir / "bin" / "tritonserver"
+        ).exists()
 
     def install(self) -> None:
         """Create the serving venv and put the python backend and its stub where tritonserver looks."""
@@ -46,7 +49,12 @@ class Triton:
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 raise StackError(f"{' '.join(cmd)} failed:\n{res.stdout[-1500:]}\n{res.stderr[-2000:]}")
-        stub = self._server_dir / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+        stub = (
+            self._server_dir
+            / "python_backend_stubs"
+            / f"{sys.version_info.major}.{sys.version_info.minor}"
+            / "triton_python_backend_stub"
+        )
         if not stub.exists():
             raise StackError(f"no python backend stub for this Python in the wheel: {stub}")
         shutil.rmtree(self.backends, ignore_errors=True)
@@ -64,10 +72,14 @@ class Triton:
             f"--backend-directory={self.backends}",
             "--model-control-mode=explicit",
             "--exit-on-error=false",
-            f"--http-address={c.host}", f"--http-port={c.triton_http_port}",
-            f"--grpc-address={c.host}", f"--grpc-port={c.triton_grpc_port}",
-            f"--metrics-address={c.host}", f"--metrics-port={c.triton_metrics_port}",
-            "--allow-metrics=true", "--allow-gpu-metrics=false",
+            f"--http-address={c.host}",
+            f"--http-port={c.triton_http_port}",
+            f"--grpc-address={c.host}",
+            f"--grpc-port={c.triton_grpc_port}",
+            f"--metrics-address={c.host}",
+            f"--metrics-port={c.triton_metrics_port}",
+            "--allow-metrics=true",
+            "--allow-gpu-metrics=false",
             "--log-verbose=0",
         ]
 

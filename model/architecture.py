@@ -3,6 +3,7 @@
 Every encoder runs only on the rows that have its modality, so an absent modality gets no gradient
 (section 3.2: its loss terms are zero).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,15 +31,19 @@ def load_image_weights(spec: str):
         try:
             return torchvision.models.densenet121(weights=torchvision.models.DenseNet121_Weights.IMAGENET1K_V1)
         except Exception as e:  # noqa: BLE001 - torchvision raises URLError/OSError/RuntimeError offline
-            raise RuntimeError(f"could not download ImageNet DenseNet-121 weights (offline?): {e}. "
-                               "Pass a local state_dict file with --image-weights PATH instead.") from e
+            raise RuntimeError(
+                f"could not download ImageNet DenseNet-121 weights (offline?): {e}. "
+                "Pass a local state_dict file with --image-weights PATH instead."
+            ) from e
     net = torchvision.models.densenet121(weights=None)
     state = torch.load(spec, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     missing, unexpected = net.load_state_dict(state, strict=False)
     if [k for k in missing if not k.startswith("classifier.")] or unexpected:
-        raise RuntimeError(f"{spec} is not a DenseNet-121 state_dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise RuntimeError(
+            f"{spec} is not a DenseNet-121 state_dict (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return net
 
 
@@ -96,7 +101,8 @@ class TagEncoder(nn.Module):
 
 
 class Head(nn.Module):
-    """One classifier: concat of the present features -> 256 -> ReLU -> 128 -> ReLU -> emotion (8) and sentiment (2) logits."""
+    """One classifier: concat of the present features -> 256 -> ReLU -> 128 -> ReLU -> emotion (8) and sentiment (2)
+    logits."""
 
     def __init__(self, in_dim: int, cfg: ModelConfig):
         super().__init__()
@@ -139,7 +145,11 @@ class EmotionNet(nn.Module):
             out = torch.zeros(mask.shape[0], dim, device=mask.device)
             if len(rows):
                 if m == "image":
-                    r = self.image.proj(batch["image_pooled"][rows]) if "image_pooled" in batch else self.image(batch["image"][rows])
+                    r = (
+                        self.image.proj(batch["image_pooled"][rows])
+                        if "image_pooled" in batch
+                        else self.image(batch["image"][rows])
+                    )
                 else:
                     r = getattr(self, m)(batch[m][rows])
                 out = out.index_copy(0, rows, r)

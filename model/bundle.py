@@ -1,5 +1,6 @@
 """The model bundle: a versioned folder with weights, configuration, vocabularies, label order, preprocessing,
 metrics and the training manifest's hash. The trainer writes it; the exporter and the stream read it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,15 @@ from .config import ModelConfig, TrainConfig
 FORMAT = 1
 
 
-def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, history: list[dict], test_metrics: dict,
-                head_examples: dict[str, int] | None = None) -> Path:
+def save_bundle(
+    root: Path,
+    model: EmotionNet,
+    prep,
+    train_cfg: TrainConfig,
+    history: list[dict],
+    test_metrics: dict,
+    head_examples: dict[str, int] | None = None,
+) -> Path:
     """Write root/<version>/ and point root/latest at it. Version = UTC time + first 8 hex of the weights' sha256.
     `head_examples`: training examples per head (None: every head counts as trained)."""
     buf = io.BytesIO()
@@ -41,11 +49,15 @@ def save_bundle(root: Path, model: EmotionNet, prep, train_cfg: TrainConfig, his
         "modalities": list(MODALITIES),
         "combos": list(COMBO_NAMES),
         "preprocessing": {
-            "image_size": prep.model_cfg.image_size, "image_layout": "HWC uint8 RGB",
+            "image_size": prep.model_cfg.image_size,
+            "image_layout": "HWC uint8 RGB",
             "image_resize": "shorter side to image_size, centre crop (model.imaging.to_square_uint8)",
-            "image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD,
-            "max_words": prep.tokenizer.max_words, "max_tags": prep.tokenizer.max_tags,
-            "min_count": train_cfg.min_count, "lowercase": True,
+            "image_mean": IMAGENET_MEAN,
+            "image_std": IMAGENET_STD,
+            "max_words": prep.tokenizer.max_words,
+            "max_tags": prep.tokenizer.max_tags,
+            "min_count": train_cfg.min_count,
+            "lowercase": True,
         },
         "model_config": prep.model_cfg.model_dump(mode="json"),
         "train_config": train_cfg.model_dump(mode="json"),
@@ -68,7 +80,12 @@ class Bundle:
 
     def __init__(self, path: Path):
         self.info = BundleInfo.load(path)
-        self.path, self.meta, self.version, self.tokenizer = self.info.path, self.info.meta, self.info.version, self.info.tokenizer
+        self.path, self.meta, self.version, self.tokenizer = (
+            self.info.path,
+            self.info.meta,
+            self.info.version,
+            self.info.tokenizer,
+        )
         if self.meta.get("format") != FORMAT:
             raise ValueError(f"{self.path}: bundle format {self.meta.get('format')} is not {FORMAT}")
         self.config = ModelConfig(**self.meta["model_config"])
@@ -81,8 +98,13 @@ class Bundle:
         return self.config.image_size
 
     @torch.no_grad()
-    def predict_arrays(self, combo: str, image: np.ndarray | None = None, text: np.ndarray | None = None,
-                       tags: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_arrays(
+        self,
+        combo: str,
+        image: np.ndarray | None = None,
+        text: np.ndarray | None = None,
+        tags: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Emotion (B, 8) and sentiment (B, 2) probabilities from one head, given exactly its inputs
         (uint8 (B, S, S, 3) image, int64 (B, max_words) text ids, int64 (B, max_tags) tag ids)."""
         mods = Combo.parse(combo).modalities
@@ -114,9 +136,12 @@ class Bundle:
             tags=None if "tags" not in head else np.array([tags], dtype=np.int64),
         )
         return {
-            "head": head.name, "head_reason": reason, "emotion": EMOTIONS[int(emo[0].argmax())],
+            "head": head.name,
+            "head_reason": reason,
+            "emotion": EMOTIONS[int(emo[0].argmax())],
             "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]), strict=True)),
-            "sentiment": SENTIMENTS[int(sent[0].argmax())], "sentiment_score": float(sent[0].max()),
+            "sentiment": SENTIMENTS[int(sent[0].argmax())],
+            "sentiment_score": float(sent[0].max()),
             "model_version": self.version,
         }
 

@@ -1,5 +1,6 @@
 """What serving needs from a model bundle without torch: version, label order, preprocessing, tokenizer, and which
 heads were trained on data (the worker routes a post to the largest trained head among its modalities)."""
+
 from __future__ import annotations
 
 import json
@@ -41,9 +42,19 @@ class BundleInfo:
         pre = meta["preprocessing"]
         combos = tuple(Combo.parse(c) for c in meta["combos"])
         examples = {Combo.parse(c): int(n) for c, n in meta.get("head_examples", {}).items()}
-        return cls(path, meta["version"], tuple(meta["labels"]["emotions"]), tuple(meta["labels"]["sentiments"]),
-                   combos, pre["image_size"], pre["max_words"], pre["max_tags"], Tokenizer.load(path / "tokenizer.json"),
-                   meta, examples or {c: 1 for c in COMBOS})
+        return cls(
+            path,
+            meta["version"],
+            tuple(meta["labels"]["emotions"]),
+            tuple(meta["labels"]["sentiments"]),
+            combos,
+            pre["image_size"],
+            pre["max_words"],
+            pre["max_tags"],
+            Tokenizer.load(path / "tokenizer.json"),
+            meta,
+            examples or {c: 1 for c in COMBOS},
+        )
 
     def trained(self, combo: Combo) -> bool:
         return self.head_examples.get(combo, 0) > 0

@@ -1,4 +1,5 @@
 """Hyperparameters of the model and the trainer, defaulting to the paper's values (sections 3.1 and 3.2)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,13 @@ class TrainConfig(BaseModel):
     seed: int = 0
     min_count: int = Field(5, description="words/tags seen fewer times in training become <UNK>")
     freeze_image: bool = Field(True, description="freeze DenseNet and cache its pooled features (CPU training)")
-    image_weights: str = Field("none", description="'none', 'imagenet' (torchvision download) or a path to a state_dict")
+    image_weights: str = Field(
+        "none", description="'none', 'imagenet' (torchvision download) or a path to a state_dict"
+    )
     word_vectors: Path | None = Field(None, description="word2vec (.bin/.txt) or GloVe (.txt, no header) file")
-    heads: tuple[str, ...] | None = Field(None, description="train only these heads (single-task baselines); None = all seven")
-    checkpoint_dir: Path | None = Field(None, description="write last.pt and best.pt (weights, optimiser, epoch) here each epoch")
+    heads: tuple[str, ...] | None = Field(
+        None, description="train only these heads (single-task baselines); None = all seven"
+    )
+    checkpoint_dir: Path | None = Field(
+        None, description="write last.pt and best.pt (weights, optimiser, epoch) here each epoch"
+    )

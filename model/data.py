@@ -1,4 +1,5 @@
-"""Training data: the JSONL manifest (docs/DATA.md), its encoding into tensors, and the frozen-backbone feature cache."""
+"""Training data: the manifest's examples encoded into tensors, and the frozen-backbone feature cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,16 @@ class Encoded:
 
     def subset(self, idx) -> Encoded:
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return Encoded([self.ids[i] for i in idx.tolist()], self.mask[idx], self.text[idx], self.tags[idx], self.images[idx],
-                       self.emotion[idx], self.sentiment[idx], None if self.image_pooled is None else self.image_pooled[idx])
+        return Encoded(
+            [self.ids[i] for i in idx.tolist()],
+            self.mask[idx],
+            self.text[idx],
+            self.tags[idx],
+            self.images[idx],
+            self.emotion[idx],
+            self.sentiment[idx],
+            None if self.image_pooled is None else self.image_pooled[idx],
+        )
 
     def keep(self, modalities) -> Encoded:
         """The same examples with every other modality dropped (rows left with none are removed)."""
@@ -90,12 +99,15 @@ class Encoded:
     def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for i in range(0, len(self), size):
-            idx = order[i:i + size]
+            idx = order[i : i + size]
             yield self.batch(idx), self.emotion[idx], self.sentiment[idx]
 
 
-def encode(examples: list[Example], tok: Tokenizer, base: Path, image_size: int, progress: bool = True) -> tuple[Encoded, int]:
-    """Tokenize and load images; an image that fails to load becomes an absent modality. Returns (data, failed images)."""
+def encode(
+    examples: list[Example], tok: Tokenizer, base: Path, image_size: int, progress: bool = True
+) -> tuple[Encoded, int]:
+    """Tokenize and load images; an image that fails to load becomes an absent modality.
+    Returns (data, failed images)."""
     n = len(examples)
     mask = torch.zeros(n, 3, dtype=torch.bool)
     text = torch.full((n, tok.max_words), PAD_ID, dtype=torch.long)
@@ -115,7 +127,9 @@ def encode(examples: list[Example], tok: Tokenizer, base: Path, image_size: int,
             except (OSError, ImageDecodeError):
                 failed += 1
     emotion = torch.tensor([EMOTIONS.index(e.emotion) if e.emotion else MISSING for e in examples], dtype=torch.long)
-    sentiment = torch.tensor([SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long)
+    sentiment = torch.tensor(
+        [SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long
+    )
     return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment), failed
 
 
@@ -131,8 +145,9 @@ def head_examples(data: Encoded, heads=COMBO_NAMES) -> dict[str, int]:
 
 
 @torch.no_grad()
-def pooled_features(image_encoder, data: Encoded, cache_dir: Path | None, weights_tag: str,
-                    batch_size: int = 32, progress: bool = True) -> torch.Tensor:
+def pooled_features(
+    image_encoder, data: Encoded, cache_dir: Path | None, weights_tag: str, batch_size: int = 32, progress: bool = True
+) -> torch.Tensor:
     """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by content and weights."""
     rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
     h = hashlib.sha256(weights_tag.encode())
@@ -144,7 +159,7 @@ def pooled_features(image_encoder, data: Encoded, cache_dir: Path | None, weight
     image_encoder.eval()
     out = torch.zeros(len(data), 1024)
     for i in tqdm(range(0, len(rows), batch_size), desc="image features", disable=not progress, leave=False):
-        r = rows[i:i + batch_size]
+        r = rows[i : i + batch_size]
         out[r] = image_encoder.pooled(data.images[r])
     image_encoder.train(was_training)
     if path is not None:

@@ -5,6 +5,7 @@ colour per emotion; texts mix common English words (the vocabulary of gensim's b
 emotion keywords; tags mix generic tags with emotion tags. Each modality shows the true emotion only with
 probability `signal` (else another emotion's cue), so combining modalities helps, as in the paper.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,31 @@ from contracts.labels import EMOTIONS
 from .manifest import write_manifest
 
 # Real photos that scikit-image ships inside its wheel (no download).
-PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg",
-          "camera.png", "coins.png", "moon.png", "page.png", "text.png", "grass.png", "gravel.png", "brick.png")
+PHOTOS = (
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "camera.png",
+    "coins.png",
+    "moon.png",
+    "page.png",
+    "text.png",
+    "grass.png",
+    "gravel.png",
+    "brick.png",
+)
 TINT = {  # RGB tint per emotion
-    "amusement": (255, 210, 0), "anger": (220, 0, 0), "awe": (90, 0, 200), "contentment": (0, 190, 80),
-    "excitement": (255, 110, 0), "disgust": (110, 130, 0), "fear": (0, 0, 0), "sadness": (40, 90, 230),
+    "amusement": (255, 210, 0),
+    "anger": (220, 0, 0),
+    "awe": (90, 0, 200),
+    "contentment": (0, 190, 80),
+    "excitement": (255, 110, 0),
+    "disgust": (110, 130, 0),
+    "fear": (0, 0, 0),
+    "sadness": (40, 90, 230),
 }
 KEYWORDS = {  # words in the bundled vectors where they exist (happy, angry, ...), invented ones otherwise
     "amusement": ["happy", "party", "music", "funny", "laugh", "joke"],
@@ -36,13 +57,17 @@ KEYWORDS = {  # words in the bundled vectors where they exist (happy, angry, ...
     "fear": ["fear", "danger", "threat", "terror", "warning", "fire"],
     "sadness": ["death", "died", "loss", "tragedy", "lost", "crisis"],
 }
-FILLER = ("the to of in and he is for on said that has says was have it be are with will at from by we been as an "
-          "not his but they after were had there new this who people their government two up which year one about "
-          "out if also more when its into would first last against three time day week man women city world police "
-          "today old way just back over where some could before so them than other what like our all very").split()
+FILLER = (
+    "the to of in and he is for on said that has says was have it be are with will at from by we been as an "
+    "not his but they after were had there new this who people their government two up which year one about "
+    "out if also more when its into would first last against three time day week man women city world police "
+    "today old way just back over where some could before so them than other what like our all very"
+).split()
 EMOTION_TAGS = {e: [f"{e}", f"{e[:4]}y", f"{e}2026", f"feel{e}"] for e in EMOTIONS}
-GENERIC_TAGS = ("photo nature city travel street summer winter friends nikon canon iphone portrait sunset bw "
-                "film urban landscape art").split()
+GENERIC_TAGS = (
+    "photo nature city travel street summer winter friends nikon canon iphone portrait sunset bw "
+    "film urban landscape art"
+).split()
 # Share of each modality combination in the training data (val/test are trimodal, as in the paper's test set).
 TRAIN_MIX = {"image_text_tags": 0.6, "image_tags": 0.15, "image_text": 0.05, "image": 0.1, "text": 0.05, "tags": 0.05}
 
@@ -83,8 +108,9 @@ def make_tags(rng: random.Random, emotion: str) -> list[str]:
     return ["#" + t if rng.random() < 0.3 else t for t in tags]
 
 
-def generate(out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_share: float = 0.15,
-             val_share: float = 0.1) -> Path:
+def generate(
+    out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_share: float = 0.15, val_share: float = 0.1
+) -> Path:
     """Write out/manifest.jsonl and out/images/*.jpg; return the manifest path."""
     rng = random.Random(seed)
     pics = photos()

@@ -1,4 +1,5 @@
-"""Pretrained word vectors from a local file through gensim KeyedVectors (word2vec binary/text, GloVe without header)."""
+"""Pretrained word vectors through gensim KeyedVectors (word2vec binary/text, GloVe without header)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""`emostream evaluate`: Table 1 of the paper for a bundle (per-head accuracy and macro-F1) and Figure 4's confusion matrix."""
+"""`emostream evaluate`: Table 1 of the paper for a bundle (per-head accuracy, macro-F1) and a confusion matrix."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,16 @@ from .metrics import evaluate_heads, head_predictions
 
 def table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
     """Markdown table with the paper's row names."""
-    lines = [f"{title}\n" if title else "", "| head | n | emotion acc | emotion F1 | sentiment acc | sentiment F1 |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"{title}\n" if title else "",
+        "| head | n | emotion acc | emotion F1 | sentiment acc | sentiment F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for combo, r in metrics.items():
-        lines.append(f"| {Combo.parse(combo).paper} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
-                     f"{r['sentiment_acc']:.2%} | {r['sentiment_f1']:.3f} |")
+        lines.append(
+            f"| {Combo.parse(combo).paper} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
+            f"{r['sentiment_acc']:.2%} | {r['sentiment_f1']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -46,7 +52,15 @@ def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str
     ax.set_ylabel("true")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_title(title)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     b = load_bundle(args.bundle)
     seed = b.meta["train_config"]["seed"]
-    data, _ = encode(split_of(read_manifest(args.manifest), seed=seed)[args.split], b.tokenizer, args.manifest.parent, b.image_size)
+    data, _ = encode(
+        split_of(read_manifest(args.manifest), seed=seed)[args.split], b.tokenizer, args.manifest.parent, b.image_size
+    )
     metrics = evaluate_heads(b.model, data, COMBO_NAMES)
     print(table(metrics, f"bundle {b.version}, {args.split} split of {args.manifest}"))
     combo = "image_text_tags"

@@ -5,6 +5,7 @@ b: late fusion of unimodal classifiers vs multitask, both with the extra unimoda
 c: trimodal accuracy vs the fraction p of multimodal training data, the rest split into image-only,
    text-only and tags-only thirds; multitask vs single-task trimodal on the fraction alone (Figure 5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,14 @@ TRI = "image_text_tags"
 def _train(prep: Prepared, train: Encoded, cfg: TrainConfig, heads=None):
     cfg = cfg.model_copy(update={"heads": tuple(heads) if heads else None})
     model = build_model(prep, cfg, None, log=lambda *_: None)
-    fit(model, train, prep.splits["val"] if heads is None else prep.splits["val"].keep(_mods(heads)), cfg,
-        log=lambda *_: None, progress=False)
+    fit(
+        model,
+        train,
+        prep.splits["val"] if heads is None else prep.splits["val"].keep(_mods(heads)),
+        cfg,
+        log=lambda *_: None,
+        progress=False,
+    )
     return model
 
 
@@ -65,7 +72,8 @@ def experiment_b(prep: Prepared, cfg: TrainConfig) -> dict[str, dict[str, float]
 
 
 def fraction_split(train: Encoded, p: float, seed: int) -> tuple[Encoded, Encoded]:
-    """(the p fraction of trimodal examples, the rest as image-only / text-only / tags-only thirds), stratified by emotion."""
+    """(the p fraction of trimodal examples, the rest as image-only / text-only / tags-only thirds), stratified by
+    emotion."""
     tri = train.having(MODALITIES)
     rng = random.Random(seed)
     keep, rest = [], []
@@ -88,8 +96,10 @@ def experiment_c(prep: Prepared, cfg: TrainConfig, fractions, seed: int) -> dict
     rows = {}
     for p in fractions:
         multi, mixed = fraction_split(prep.splits["train"], p, seed)
-        rows[f"{p:g}"] = {"multitask": _acc(_train(prep, mixed, cfg), test, TRI),
-                          "single-task": _acc(_train(prep, multi, cfg, heads=(TRI,)), test, TRI)}
+        rows[f"{p:g}"] = {
+            "multitask": _acc(_train(prep, mixed, cfg), test, TRI),
+            "single-task": _acc(_train(prep, multi, cfg, heads=(TRI,)), test, TRI),
+        }
     return rows
 
 
@@ -154,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(experiment_c(prep, cfg, args.fractions, seed=r))
         print(f"repeat {r + 1}/{args.repeats} done")
     table = summarize(runs, "p" if args.which == "c" else "head")
-    text = f"Experiment {args.which}, {args.repeats} repeats, emotion accuracy (%) on the test split of {args.manifest}\n\n{table}\n"
+    title = f"Experiment {args.which}, {args.repeats} repeats, emotion accuracy (%), test split of {args.manifest}"
+    text = f"{title}\n\n{table}\n"
     (args.out / f"experiment_{args.which}.md").write_text(text)
     print(text)
     if args.which == "c":

@@ -3,6 +3,7 @@ model repository, for two targets from the same ONNX files: `cpu` (python backen
 local Triton loads) and `gpu` (native onnxruntime backend with CUDA/TensorRT, for the compose stack).
 The tensor contract is docs/TRITON.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,16 @@ def _onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
     axes = {n: {0: "batch"} for n in inputs + outputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), args, str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            module.eval(),
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def _add_tensors(field, tensors: list[tuple[tc.Tensor, list[int]]]) -> None:
@@ -82,7 +91,9 @@ def _config(name: str, mbs: int, inputs, outputs, params: dict[str, str]) -> mc.
     return cfg
 
 
-def _model_config(name: str, target: str, mbs: int, inputs, outputs, params: dict, opt: ExportOptions) -> mc.ModelConfig:
+def _model_config(
+    name: str, target: str, mbs: int, inputs, outputs, params: dict, opt: ExportOptions
+) -> mc.ModelConfig:
     cfg = _config(name, mbs, inputs, outputs, params)
     group = cfg.instance_group.add()
     if target == "cpu":
@@ -125,7 +136,9 @@ def _write(path: Path, cfg: mc.ModelConfig) -> None:
 def next_version(dirs: list[Path], prefix: str = "") -> int:
     """One more than the highest numbered version of this prefix's models in any of the target folders."""
     names = set(tc.model_names(prefix))
-    versions = [int(v.name) for d in dirs for m in d.glob("*") if m.name in names for v in m.glob("*") if v.name.isdigit()]
+    versions = [
+        int(v.name) for d in dirs for m in d.glob("*") if m.name in names for v in m.glob("*") if v.name.isdigit()
+    ]
     return max(versions, default=0) + 1
 
 
@@ -136,22 +149,38 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
     dirs = dirs or {t: Path(repo) / t for t in opt.targets}
     version = next_version(list(dirs.values()), opt.prefix)
     cfg, tok, net = bundle.config, bundle.tokenizer, bundle.model.eval()
-    params = {tc.PARAMS.BUNDLE_VERSION: bundle.version, tc.PARAMS.TRITON_VERSION: str(version),
-              tc.PARAMS.EMOTIONS: ",".join(bundle.info.emotions), tc.PARAMS.SENTIMENTS: ",".join(bundle.info.sentiments)}
+    params = {
+        tc.PARAMS.BUNDLE_VERSION: bundle.version,
+        tc.PARAMS.TRITON_VERSION: str(version),
+        tc.PARAMS.EMOTIONS: ",".join(bundle.info.emotions),
+        tc.PARAMS.SENTIMENTS: ",".join(bundle.info.sentiments),
+    }
     in_dims = {m: tc.input_dims(m, cfg.image_size, tok.max_words, tok.max_tags) for m in MODALITIES}
     feat_dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
-    example = {"image": torch.zeros(1, *in_dims["image"], dtype=torch.uint8),
-               "text": torch.ones(1, *in_dims["text"], dtype=torch.long), "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long)}
+    example = {
+        "image": torch.zeros(1, *in_dims["image"], dtype=torch.uint8),
+        "text": torch.ones(1, *in_dims["text"], dtype=torch.long),
+        "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long),
+    }
     outputs = [(t, [n]) for t, n in tc.OUTPUTS]
     spec = {  # name -> (module, example args, inputs, outputs, max batch)
-        tc.encoder_name(m, opt.prefix): (getattr(net, m), (example[m],), [(tc.INPUTS[m], in_dims[m])],
-                                         [(tc.FEATURES[m], [feat_dims[m]])], opt.image_batch if m == "image" else opt.batch)
+        tc.encoder_name(m, opt.prefix): (
+            getattr(net, m),
+            (example[m],),
+            [(tc.INPUTS[m], in_dims[m])],
+            [(tc.FEATURES[m], [feat_dims[m]])],
+            opt.image_batch if m == "image" else opt.batch,
+        )
         for m in MODALITIES
     }
     for combo in COMBOS:
         spec[tc.head_name(combo, opt.prefix)] = (
-            _Head(net.heads[combo.name]), tuple(torch.zeros(1, feat_dims[m]) for m in combo),
-            [(tc.FEATURES[m], [feat_dims[m]]) for m in combo], outputs, opt.batch)
+            _Head(net.heads[combo.name]),
+            tuple(torch.zeros(1, feat_dims[m]) for m in combo),
+            [(tc.FEATURES[m], [feat_dims[m]]) for m in combo],
+            outputs,
+            opt.batch,
+        )
     staging = next(iter(dirs.values())) / f".onnx-{opt.prefix}{version}"
     for name, (module, args, ins, outs, mbs) in spec.items():
         onnx_path = staging / f"{name}.onnx"
@@ -168,7 +197,10 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
         name = tc.ensemble_name(combo, opt.prefix)
         for tdir in dirs.values():
             (tdir / name / str(version)).mkdir(parents=True, exist_ok=True)
-            _write(tdir / name / "config.pbtxt", _ensemble_config(combo, opt.max_batch(combo), ins, outputs, params, opt.prefix))
+            _write(
+                tdir / name / "config.pbtxt",
+                _ensemble_config(combo, opt.max_batch(combo), ins, outputs, params, opt.prefix),
+            )
     shutil.rmtree(staging, ignore_errors=True)
     return version
 
@@ -187,16 +219,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, default=Path("artifacts/bundles/latest"))
     ap.add_argument("--repo", type=Path, default=Path("triton_repo"))
     ap.add_argument("--targets", nargs="*", default=["cpu", "gpu"], choices=["cpu", "gpu"])
-    ap.add_argument("--queue-delay-us", type=int, default=None, help=f"dynamic batcher max queue delay (default per target: {QUEUE_DELAY_US})")
+    ap.add_argument(
+        "--queue-delay-us",
+        type=int,
+        default=None,
+        help=f"dynamic batcher max queue delay (default per target: {QUEUE_DELAY_US})",
+    )
     ap.add_argument("--no-dynamic-batching", action="store_true", help="for the benchmark's batching-off baseline")
     ap.add_argument("--cpu-instances", type=int, default=1)
     ap.add_argument("--gpu-instances", type=int, default=1)
     ap.add_argument("--gpu-accelerator", choices=["cuda", "tensorrt"], default="cuda")
     ap.add_argument("--prefix", default="", help="model name prefix (several exports in one repository)")
     args = ap.parse_args(argv)
-    opt = ExportOptions(tuple(args.targets), args.queue_delay_us, cpu_instances=args.cpu_instances, gpu_instances=args.gpu_instances,
-                        gpu_accelerator=args.gpu_accelerator, dynamic_batching=not args.no_dynamic_batching,
-                        prefix=args.prefix)
+    opt = ExportOptions(
+        tuple(args.targets),
+        args.queue_delay_us,
+        cpu_instances=args.cpu_instances,
+        gpu_instances=args.gpu_instances,
+        gpu_accelerator=args.gpu_accelerator,
+        dynamic_batching=not args.no_dynamic_batching,
+        prefix=args.prefix,
+    )
     bundle = load_bundle(args.bundle)
     version = export(bundle, args.repo, opt)
     print(f"exported bundle {bundle.version} as Triton version {version} to {args.repo}/{{{','.join(opt.targets)}}}")
@@ -208,8 +251,12 @@ def deploy(bundle_path: Path, repo_dir: Path, http_url: str, prefix: str = "", c
     (explicit model control; loading an ensemble loads the encoders and head it wires). Returns the version."""
     import tritonclient.http as httpclient
 
-    version = export(load_bundle(bundle_path), Path(repo_dir).parent, ExportOptions(targets=("cpu",), prefix=prefix, **opts),
-                     dirs={"cpu": Path(repo_dir)})
+    version = export(
+        load_bundle(bundle_path),
+        Path(repo_dir).parent,
+        ExportOptions(targets=("cpu",), prefix=prefix, **opts),
+        dirs={"cpu": Path(repo_dir)},
+    )
     client = httpclient.InferenceServerClient(http_url, network_timeout=600)
     try:
         for combo in combos:

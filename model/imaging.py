@@ -5,6 +5,7 @@ Untrusted bytes: only JPEG, PNG, GIF, WebP and BMP are opened; the size is check
 is decoded (a 7,999 x 7,999 PNG is 182 KiB on the wire and ~0.75 GB decoded); JPEGs decode at reduced scale
 (draft mode) to about the model's size, so they may be larger than other formats.
 """
+
 from __future__ import annotations
 
 import io
@@ -12,7 +13,15 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["FORMATS", "BYTES_PER_PIXEL", "DECODE_BUDGET", "ImageDecodeError", "max_pixels", "to_square_uint8", "decode_image"]
+__all__ = [
+    "FORMATS",
+    "BYTES_PER_PIXEL",
+    "DECODE_BUDGET",
+    "ImageDecodeError",
+    "max_pixels",
+    "to_square_uint8",
+    "decode_image",
+]
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 # Peak memory of one decode per pixel of the image, as `python -m bench.decode_memory` measured it here (16 MP

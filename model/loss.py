@@ -1,4 +1,5 @@
 """The multitask loss of paper section 3.2: a sum of cross-entropies over the heads each example can feed."""
+
 from __future__ import annotations
 
 import torch
@@ -7,8 +8,9 @@ import torch.nn.functional as F
 MISSING = -1  # label index of "no label given"
 
 
-def multitask_loss(outputs: dict[str, tuple], emotion: torch.Tensor, sentiment: torch.Tensor,
-                   batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
+def multitask_loss(
+    outputs: dict[str, tuple], emotion: torch.Tensor, sentiment: torch.Tensor, batch_size: int
+) -> tuple[torch.Tensor, dict[str, float]]:
     """(1/B) * sum over examples of sum over the heads whose modalities it has of CE(emotion) + CE(sentiment).
 
     `outputs` is EmotionNet.forward's; labels are indices or MISSING. Heads an example cannot feed

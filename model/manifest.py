@@ -1,5 +1,6 @@
 """The training manifest (docs/DATA.md): one JSON object per line, any modality may be absent, labels may be partial.
 Torch-free: the data sources write it, the trainer reads it."""
+
 from __future__ import annotations
 
 import json

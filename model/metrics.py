@@ -1,4 +1,5 @@
 """Per-head evaluation (paper Table 1): accuracy and macro-F1 of each head on the examples that have its modalities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,10 @@ def evaluate_heads(model, data: Encoded, heads=COMBO_NAMES) -> dict[str, dict[st
         sub = data.having(Combo.parse(combo).modalities)
         emo_p, sent_p = head_predictions(model, data, combo)
         row = {"n": len(sub)}
-        for name, probs, y, k in (("emotion", emo_p, sub.emotion.numpy(), 8), ("sentiment", sent_p, sub.sentiment.numpy(), 2)):
+        for name, probs, y, k in (
+            ("emotion", emo_p, sub.emotion.numpy(), 8),
+            ("sentiment", sent_p, sub.sentiment.numpy(), 2),
+        ):
             keep = y != MISSING
             pred = probs.argmax(1)[keep] if len(probs) else np.zeros(0, dtype=int)
             row[f"{name}_acc"] = float(np.mean(pred == y[keep])) if keep.any() else float("nan")

@@ -5,6 +5,7 @@ words and tags seen fewer than `min_count` times in training become <UNK>. Hasht
 (`#summer`) are split out of it and appended to the post's tags (`split_hashtags`), so tweets train and feed the tag
 heads the way Flickr tags do.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,17 +98,39 @@ class Tokenizer:
         return (self.words.ids(w, self.max_words) if w else None), (self.tags.ids(t, self.max_tags) if t else None)
 
     @classmethod
-    def fit(cls, posts: Iterable[tuple[str | None, Iterable[str] | None]], *, min_count: int = 5, max_words: int = 150,
-            max_tags: int = 10, split_hashtags: bool = True) -> Tokenizer:
+    def fit(
+        cls,
+        posts: Iterable[tuple[str | None, Iterable[str] | None]],
+        *,
+        min_count: int = 5,
+        max_words: int = 150,
+        max_tags: int = 10,
+        split_hashtags: bool = True,
+    ) -> Tokenizer:
         """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count."""
         empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags)
         tokens = [empty.post_tokens(text, tags) for text, tags in posts]
-        return cls(Vocab.build((w[:max_words] for w, _ in tokens), min_count),
-                   Vocab.build((t[:max_tags] for _, t in tokens), min_count), max_words, max_tags, split_hashtags)
+        return cls(
+            Vocab.build((w[:max_words] for w, _ in tokens), min_count),
+            Vocab.build((t[:max_tags] for _, t in tokens), min_count),
+            max_words,
+            max_tags,
+            split_hashtags,
+        )
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"max_words": self.max_words, "max_tags": self.max_tags, "split_hashtags": self.split_hashtags,
-                                    "words": self.words.itos, "tags": self.tags.itos}, ensure_ascii=False))
+        path.write_text(
+            json.dumps(
+                {
+                    "max_words": self.max_words,
+                    "max_tags": self.max_tags,
+                    "split_hashtags": self.split_hashtags,
+                    "words": self.words.itos,
+                    "tags": self.tags.itos,
+                },
+                ensure_ascii=False,
+            )
+        )
 
     @classmethod
     def load(cls, path: Path) -> Tokenizer:

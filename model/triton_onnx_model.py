@@ -3,6 +3,7 @@
 The exporter copies this file as <model>/<version>/model.py next to model.onnx. Triton's dynamic batcher
 hands execute() several requests; they run as one onnxruntime call and are split back, one response each.
 """
+
 import json
 import os
 
@@ -24,7 +25,9 @@ class TritonPythonModel:
         self.outputs = [o["name"] for o in config["output"]]
 
     def execute(self, requests):
-        feeds = {name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests] for name in self.inputs}
+        feeds = {
+            name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy() for r in requests] for name in self.inputs
+        }
         sizes = [len(a) for a in feeds[self.inputs[0]]]
         results = self.session.run(self.outputs, {k: np.concatenate(v) for k, v in feeds.items()})
         cuts = np.cumsum(sizes)[:-1]

@@ -3,6 +3,7 @@
 Checked after DNS resolution, for every hop of every redirect, and for IP literals; an IPv6 address that embeds an
 IPv4 one (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64) is judged by the embedded address.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,6 +5,7 @@ refuses a script touching keys of two hash slots, as Redis Cluster would: with a
 Memory is bounded: `seen:` markers live EMOSTREAM_SEEN_TTL_S, buckets EMOSTREAM_BUCKET_TTL_S, the top-tag sets are
 capped at EMOSTREAM_TOP_TAGS_MAX members, `recent` at EMOSTREAM_RECENT_MAX entries and stores records without
 their `meta`. Measured bytes per post: README "Results"."""
+
 from __future__ import annotations
 
 import json
@@ -77,9 +78,16 @@ class LabelledPost:
     def from_record(cls, value: bytes) -> LabelledPost:
         rec = json.loads(value)
         rec.pop("meta", None)
-        return cls(rec["id"], rec["emotion"], rec["sentiment"], rec["head"],
-                   tuple(f"{d['modality']}:{d['reason']}" for d in rec.get("degraded", ())), tuple(sorted(set(rec.get("tags", ())))),
-                   _epoch(rec.get("processed_at")), json.dumps(rec))
+        return cls(
+            rec["id"],
+            rec["emotion"],
+            rec["sentiment"],
+            rec["head"],
+            tuple(f"{d['modality']}:{d['reason']}" for d in rec.get("degraded", ())),
+            tuple(sorted(set(rec.get("tags", ())))),
+            _epoch(rec.get("processed_at")),
+            json.dumps(rec),
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,11 @@ class DeadLetterSeen:
     def from_record(cls, value: bytes, fallback_ref: str) -> DeadLetterSeen:
         rec = json.loads(value)
         src = rec.get("source") or {}
-        ref = f"{src['topic']}:{src['partition']}:{src['offset']}" if {"topic", "partition", "offset"} <= set(src) else fallback_ref
+        ref = (
+            f"{src['topic']}:{src['partition']}:{src['offset']}"
+            if {"topic", "partition", "offset"} <= set(src)
+            else fallback_ref
+        )
         return cls(ref, str(rec.get("reason", "unknown")), _epoch(rec.get("at")))
 
 
@@ -124,13 +136,30 @@ class Aggregates:
         pipe = self.redis.pipeline(transaction=False)
         for p in posts:
             b = self._bucket(p.at)
-            await self._apply(keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
-                              args=[s.seen_ttl_s, p.emotion, p.sentiment, p.head, b, s.bucket_ttl_s, json.dumps(p.degraded),
-                                    json.dumps(p.tags), p.recent, s.recent_max, s.top_tags_max], client=pipe)
+            await self._apply(
+                keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
+                args=[
+                    s.seen_ttl_s,
+                    p.emotion,
+                    p.sentiment,
+                    p.head,
+                    b,
+                    s.bucket_ttl_s,
+                    json.dumps(p.degraded),
+                    json.dumps(p.tags),
+                    p.recent,
+                    s.recent_max,
+                    s.top_tags_max,
+                ],
+                client=pipe,
+            )
         for d in dead:
             b = self._bucket(d.at)
-            await self._dead(keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
-                             args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s], client=pipe)
+            await self._dead(
+                keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
+                args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s],
+                client=pipe,
+            )
         return [bool(r) for r in await pipe.execute()]
 
     async def heartbeat(self, worker: str, stats: dict, lag: int | None, ttl_s: int = 30) -> None:

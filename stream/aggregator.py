@@ -4,6 +4,7 @@ aggregates and committing only what Redis took. It runs inside every worker (a c
 
 Delivery: at-least-once into Redis, and at most once per post id (and per dead-lettered input offset) within
 EMOSTREAM_SEEN_TTL_S, so a redelivered record is not counted twice."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,9 +41,15 @@ class Aggregator(Service):
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
-        self.consumer = AIOKafkaConsumer(self.s.topic_output, self.s.topic_dlq, group_id=self.s.aggregator_group_id,
-                                         enable_auto_commit=False, auto_offset_reset="earliest",
-                                         client_id=f"{self.s.app_id}-aggregator", **aiokafka_config(self.s))
+        self.consumer = AIOKafkaConsumer(
+            self.s.topic_output,
+            self.s.topic_dlq,
+            group_id=self.s.aggregator_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"{self.s.app_id}-aggregator",
+            **aiokafka_config(self.s),
+        )
         await self.consumer.start()
 
     async def on_stop(self) -> None:
@@ -75,9 +82,14 @@ class Aggregator(Service):
                         # not a record of ours (written by something else): skipped, never retried
                         log.warning("aggregator: skipping record %s:%d:%d: %s", tp.topic, tp.partition, r.offset, e)
             try:
-                applied = await retry_transient("redis", functools.partial(self.aggregates.apply, posts, dead),
-                                                transient=(RedisError, OSError), stopping=self.stopping, backoff=backoff,
-                                                waiting=self.waiting)
+                applied = await retry_transient(
+                    "redis",
+                    functools.partial(self.aggregates.apply, posts, dead),
+                    transient=(RedisError, OSError),
+                    stopping=self.stopping,
+                    backoff=backoff,
+                    waiting=self.waiting,
+                )
             except Stopped:
                 return  # not committed: applied again (and skipped as seen) by the next owner
             metrics.AGG_APPLIED.labels(self.s.topic_output).inc(len(posts))
@@ -86,13 +98,19 @@ class Aggregator(Service):
             self.applied += len(posts) + len(dead)
             try:
                 await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
-            except CommitFailedError as e:  # the group rebalanced meanwhile: the next owner re-applies, seen keys skip them
+            except (
+                CommitFailedError
+            ) as e:  # the group rebalanced meanwhile: the next owner re-applies, seen keys skip them
                 log.warning("aggregator: commit failed after a rebalance (%s)", e)
 
     def health(self) -> dict:
-        return {"running": self.consumer is not None and not self.should_stop, "applied": self.applied,
-                "waiting_on": self.waiting.dependency, "waiting_s": round(self.waiting.seconds(), 1),
-                "error": self.waiting.error}
+        return {
+            "running": self.consumer is not None and not self.should_stop,
+            "applied": self.applied,
+            "waiting_on": self.waiting.dependency,
+            "waiting_s": round(self.waiting.seconds(), 1),
+            "error": self.waiting.error,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 acknowledged them), the aggregator (labels -> Redis, its own consumer group), a timer, /health and /metrics.
 
 Delivery, failure by failure: docs/ARCHITECTURE.md."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,11 +63,24 @@ class WorkerApp:
     def __init__(self, s: Settings, bundle: BundleInfo, max_batch: dict | None = None):
         self.s, self.bundle, self._max_batch = s, bundle, max_batch or {}
         self.app = faust.App(
-            s.app_id, broker=f"kafka://{s.kafka_bootstrap}", broker_credentials=faust_credentials(s),
-            value_serializer="raw", key_serializer="raw", web_host=s.web_host, web_port=s.web_port, datadir=str(s.datadir),
-            topic_partitions=s.partitions, topic_allow_declare=False, consumer_auto_offset_reset="earliest",
-            broker_commit_every=1000, broker_commit_interval=1.0, producer_acks=-1, producer_max_request_size=1_048_576,
-            stream_buffer_maxsize=max(4 * s.max_batch, 256), broker_session_timeout=10.0, broker_heartbeat_interval=3.0,
+            s.app_id,
+            broker=f"kafka://{s.kafka_bootstrap}",
+            broker_credentials=faust_credentials(s),
+            value_serializer="raw",
+            key_serializer="raw",
+            web_host=s.web_host,
+            web_port=s.web_port,
+            datadir=str(s.datadir),
+            topic_partitions=s.partitions,
+            topic_allow_declare=False,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            producer_acks=-1,
+            producer_max_request_size=1_048_576,
+            stream_buffer_maxsize=max(4 * s.max_batch, 256),
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
             # A rebalance or a stop does not wait for a batch in progress: it may be waiting on a dependency that is
             # down. Its offsets are not committed (hold_back) and the next owner processes it again.
             stream_wait_empty=False,
@@ -142,7 +156,9 @@ class WorkerApp:
     async def _read_lag(self) -> int | None:
         try:
             if self._lag is None:
-                self._lag = await asyncio.to_thread(LagReader, kafka_python_config(self.s), self.s.app_id, self.s.topic_posts)
+                self._lag = await asyncio.to_thread(
+                    LagReader, kafka_python_config(self.s), self.s.app_id, self.s.topic_posts
+                )
             lags = await asyncio.to_thread(self._lag.read)
         except Exception as e:  # noqa: BLE001 - lag is informative only; the next tick tries again
             log.debug("lag read failed: %s", e)
@@ -155,8 +171,11 @@ class WorkerApp:
         """The worker's counters in Redis for the dashboard; best effort, bounded to 2 s (Redis may be down)."""
         if self._redis is None:
             self._redis = Aggregates(self.s, redis_client(self.s, socket_timeout=2, socket_connect_timeout=2))
-        stats = {"posts_in": self.classifier.stats.posts_in, "posts_out": self.classifier.stats.posts_out,
-                 "dead": self.classifier.stats.dead}
+        stats = {
+            "posts_in": self.classifier.stats.posts_in,
+            "posts_out": self.classifier.stats.posts_out,
+            "dead": self.classifier.stats.dead,
+        }
         try:
             await asyncio.wait_for(self._redis.heartbeat(WORKER_NAME, stats, lag), 2)
         except Exception as e:  # noqa: BLE001 - the dashboard then shows the worker as gone

@@ -1,4 +1,5 @@
 """The `emostream` command: one entry point whose subcommands each live in their own module."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),
     "export": ("model.export", "model bundle -> ONNX + Triton configs (cpu and gpu targets), new version"),
     "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions; aggregator -> Redis)"),
-    "aggregator": ("stream.aggregator", "the Redis aggregator alone (workers run it unless EMOSTREAM_AGGREGATOR=false)"),
+    "aggregator": (
+        "stream.aggregator",
+        "the Redis aggregator alone (workers run it unless EMOSTREAM_AGGREGATOR=false)",
+    ),
     "produce": ("stream.produce", "send posts to Kafka: replay a JSONL file or generate them at a rate"),
     "tail": ("stream.tail", "print results from the output topic as they arrive"),
     "dashboard": ("stream.dashboard.server", "the live dashboard web page and its JSON API (reads Redis)"),

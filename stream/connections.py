@@ -1,5 +1,6 @@
 """Connections to Kafka, Redis and Triton from the settings: security (SASL, TLS, passwords) in one place, and
 addresses as they may be logged (passwords masked)."""
+
 from __future__ import annotations
 
 import ssl
@@ -36,13 +37,20 @@ def ssl_context(s: Settings) -> ssl.SSLContext | None:
 def _sasl(s: Settings) -> dict[str, Any]:
     if not s.kafka_security_protocol.startswith("SASL"):
         return {}
-    return {"sasl_mechanism": s.kafka_sasl_mechanism, "sasl_plain_username": s.kafka_sasl_username,
-            "sasl_plain_password": s.kafka_sasl_password.get_secret_value()}
+    return {
+        "sasl_mechanism": s.kafka_sasl_mechanism,
+        "sasl_plain_username": s.kafka_sasl_username,
+        "sasl_plain_password": s.kafka_sasl_password.get_secret_value(),
+    }
 
 
 def kafka_python_config(s: Settings) -> dict[str, Any]:
     """Keyword arguments for kafka-python's clients (admin, producer, consumer)."""
-    cfg: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "security_protocol": s.kafka_security_protocol, **_sasl(s)}
+    cfg: dict[str, Any] = {
+        "bootstrap_servers": s.kafka_bootstrap,
+        "security_protocol": s.kafka_security_protocol,
+        **_sasl(s),
+    }
     ctx = ssl_context(s)
     if ctx is not None:
         cfg["ssl_context"] = ctx
@@ -60,8 +68,12 @@ def faust_credentials(s: Settings):
 
     ctx = ssl_context(s)
     if s.kafka_security_protocol.startswith("SASL"):
-        return faust.SASLCredentials(username=s.kafka_sasl_username, password=s.kafka_sasl_password.get_secret_value(),
-                                     mechanism=s.kafka_sasl_mechanism, ssl_context=ctx)
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password.get_secret_value(),
+            mechanism=s.kafka_sasl_mechanism,
+            ssl_context=ctx,
+        )
     if ctx is not None:
         return faust.SSLCredentials(ctx)
     return None

@@ -4,6 +4,7 @@ Stack up -> synthetic demo data -> model bundle (trained if absent) -> export to
 Triton -> a worker -> sample posts (images from a local HTTP server) -> labels printed as they arrive ->
 the Redis aggregates. Everything it starts besides the stack is stopped at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list
         if "tags" in combo:
             post["tags"] = r["tags"]
         posts.append(post)
-    posts.append({"id": f"demo-{run}-broken-image", "image_url": f"{image_base}/images/missing.jpg", "text": rows[0]["text"]})
+    posts.append(
+        {"id": f"demo-{run}-broken-image", "image_url": f"{image_base}/images/missing.jpg", "text": rows[0]["text"]}
+    )
     posts.append({"id": f"demo-{run}-malformed", "text": 42})
     return posts
 
@@ -92,7 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     bundles = ART / "bundles"
     if args.retrain or not (bundles / "latest" / "bundle.json").exists():
         _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
-        _run("train", "--manifest", str(data / "manifest.jsonl"), "--out", str(bundles), "--lr", "0.001", "--max-epochs", "20")
+        _run(
+            "train",
+            "--manifest",
+            str(data / "manifest.jsonl"),
+            "--out",
+            str(bundles),
+            "--lr",
+            "0.001",
+            "--max-epochs",
+            "20",
+        )
     from model.bundle_info import BundleInfo
 
     bundle = BundleInfo.load(bundles / "latest")
@@ -116,17 +129,27 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     image_base = f"http://127.0.0.1:{server.server_address[1]}"
     log_path = ART / "demo-worker.log"
-    worker = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker", "--load-models"],
-                              env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true", "EMOSTREAM_BUNDLE": str(bundle.path)},
-                              stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "worker", "--load-models"],
+        env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true", "EMOSTREAM_BUNDLE": str(bundle.path)},
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(worker, log_path)
         posts = sample_posts(data / "manifest.jsonl", image_base, args.posts)
         _step(f"sending {len(posts)} posts (all seven modality combinations, one broken image, one malformed post)")
         from kafka import KafkaConsumer, KafkaProducer
 
-        consumer = KafkaConsumer("post-emotions", "posts-dlq", bootstrap_servers=cfg.kafka_bootstrap, group_id=None,
-                                 auto_offset_reset="latest", consumer_timeout_ms=1000)
+        consumer = KafkaConsumer(
+            "post-emotions",
+            "posts-dlq",
+            bootstrap_servers=cfg.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="latest",
+            consumer_timeout_ms=1000,
+        )
         consumer.poll(timeout_ms=1000)
         producer = KafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
         for p in posts:
@@ -152,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(format_record(rec) + (f"  (true: {t})" if t else ""), flush=True)
         consumer.close()
         producer.close()
-        print(f"\n{labelled - len([p for p in pending if truth[p]])} labelled posts classified, {right} match the synthetic label"
-              + (f"; {len(pending)} not seen in time" if pending else ""))
+        print(
+            f"\n{labelled - len([p for p in pending if truth[p]])} labelled posts classified, "
+            f"{right} match the synthetic label" + (f"; {len(pending)} not seen in time" if pending else "")
+        )
         _show_redis(cfg.redis_url, Settings().redis_prefix)
         return 0 if not pending else 1
     finally:
@@ -200,7 +225,12 @@ def _show_redis(url: str, prefix: str) -> None:
     _step("Redis aggregates (all time)")
     print("posts:", totals.get("posts"))
     for kind in ("emotion", "sentiment", "head", "degraded"):
-        items = sorted(((k.split(":", 1)[1], int(v)) for k, v in totals.items() if k.startswith(kind + ":")), key=lambda kv: -kv[1])
+        items = sorted(
+            ((k.split(":", 1)[1], int(v)) for k, v in totals.items() if k.startswith(kind + ":")), key=lambda kv: -kv[1]
+        )
         print(f"{kind:10s}", ", ".join(f"{k} {v}" for k, v in items))
     for emotion in ("amusement", "fear"):
-        print(f"top tags for {emotion}:", ", ".join(f"{t} ({int(s)})" for t, s in r.zrevrange(keys.top(emotion), 0, 4, withscores=True)))
+        print(
+            f"top tags for {emotion}:",
+            ", ".join(f"{t} ({int(s)})" for t, s in r.zrevrange(keys.top(emotion), 0, 4, withscores=True)),
+        )

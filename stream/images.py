@@ -3,6 +3,7 @@ redirect), timeouts, a byte cap enforced while streaming, decoding in a bounded 
 
 Every failure of an image URL is an ImageFetchError with a reason: the post is classified without its image and the
 output's `degraded` list says why. Nothing here raises anything else for any URL or any server answer."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,12 +44,20 @@ class ImageFetcher:
         self._decoders = ThreadPoolExecutor(max_workers=s.image_decode_workers, thread_name_prefix="image-decode")
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.s.image_allow_loopback), limit=self.s.image_concurrency,
-                                         ttl_dns_cache=0, use_dns_cache=False)
-        timeout = aiohttp.ClientTimeout(total=self.s.image_timeout_s, sock_connect=self.s.image_connect_timeout_s,
-                                        connect=self.s.image_connect_timeout_s)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers={"User-Agent": "emostream/0.1"},
-                                              trust_env=False)
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.s.image_allow_loopback),
+            limit=self.s.image_concurrency,
+            ttl_dns_cache=0,
+            use_dns_cache=False,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self.s.image_timeout_s,
+            sock_connect=self.s.image_connect_timeout_s,
+            connect=self.s.image_connect_timeout_s,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers={"User-Agent": "emostream/0.1"}, trust_env=False
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -64,7 +73,9 @@ class ImageFetcher:
             async with self._sem:
                 data = await self._download(url)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._decoders, decode_image, data, self.size, self.s.image_decode_mb * 2**20)
+            return await loop.run_in_executor(
+                self._decoders, decode_image, data, self.size, self.s.image_decode_mb * 2**20
+            )
         except ImageFetchError:
             raise
         except ImageDecodeError as e:
@@ -105,12 +116,16 @@ class ImageFetcher:
                         try:
                             target = target.join(URL(resp.headers["Location"]))
                         except (ValueError, TypeError, UnicodeError) as e:
-                            raise ImageFetchError("bad_url", f"redirect to {resp.headers['Location'][:100]!r}: {e}") from e
+                            raise ImageFetchError(
+                                "bad_url", f"redirect to {resp.headers['Location'][:100]!r}: {e}"
+                            ) from e
                         continue
                     if resp.status != 200:
                         raise ImageFetchError(f"http_{resp.status}", url[:200])
                     if resp.content_length is not None and resp.content_length > self.s.image_max_bytes:
-                        raise ImageFetchError("too_large", f"Content-Length {resp.content_length} > {self.s.image_max_bytes}")
+                        raise ImageFetchError(
+                            "too_large", f"Content-Length {resp.content_length} > {self.s.image_max_bytes}"
+                        )
                     buf = bytearray()
                     async for chunk in resp.content.iter_chunked(65536):
                         buf += chunk

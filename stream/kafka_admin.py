@@ -1,4 +1,5 @@
-"""Topic creation and consumer-lag reading with kafka-python's admin client (used by the worker, the producer CLI and tests)."""
+"""Topic creation and consumer-lag reading with kafka-python's admin client (worker, producer CLI, tests)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,7 +45,10 @@ class LagReader:
         tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
         ends = self.consumer.end_offsets(tps)
         committed = self.admin.list_group_offsets(self.group).get(self.group, {})
-        return {tp.partition: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0) for tp in tps}
+        return {
+            tp.partition: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+            for tp in tps
+        }
 
     def close(self) -> None:
         self.consumer.close()

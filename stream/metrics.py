@@ -1,17 +1,31 @@
 """Prometheus metrics of the worker (served at /metrics)."""
+
 from prometheus_client import Counter, Gauge, Histogram
 
 POSTS_IN = Counter("emostream_posts_in_total", "posts consumed")
 POSTS_OUT = Counter("emostream_posts_out_total", "output records produced", ["head"])
 DEAD_LETTERS = Counter("emostream_dead_letters_total", "posts sent to the dead-letter topic", ["reason", "stage"])
 DEGRADED = Counter("emostream_degraded_total", "posts classified without a modality they had", ["modality", "reason"])
-BATCH_SIZE = Histogram("emostream_triton_batch_size", "posts per Triton request", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
-TRITON_LATENCY = Histogram("emostream_triton_seconds", "latency of one Triton request", ["head"],
-                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-E2E_LATENCY = Histogram("emostream_end_to_end_seconds", "Kafka timestamp of the post to its output produced",
-                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+BATCH_SIZE = Histogram(
+    "emostream_triton_batch_size", "posts per Triton request", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
+)
+TRITON_LATENCY = Histogram(
+    "emostream_triton_seconds",
+    "latency of one Triton request",
+    ["head"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+E2E_LATENCY = Histogram(
+    "emostream_end_to_end_seconds",
+    "Kafka timestamp of the post to its output produced",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 RETRIES = Counter("emostream_dependency_retries_total", "retries of a failed dependency call", ["dependency"])
-CONSUMER_LAG = Gauge("emostream_consumer_lag", "messages of the posts topic not yet committed by the group", ["partition"])
-OLDEST_BATCH = Gauge("emostream_oldest_batch_seconds", "age of the micro-batch in progress (0 when idle): its offsets are held")
+CONSUMER_LAG = Gauge(
+    "emostream_consumer_lag", "messages of the posts topic not yet committed by the group", ["partition"]
+)
+OLDEST_BATCH = Gauge(
+    "emostream_oldest_batch_seconds", "age of the micro-batch in progress (0 when idle): its offsets are held"
+)
 AGG_APPLIED = Counter("emostream_aggregated_total", "records applied to the Redis aggregates", ["topic"])
 AGG_DUPLICATES = Counter("emostream_aggregate_duplicates_total", "records not re-counted in Redis (seen before)")

@@ -1,6 +1,7 @@
 """Input bytes -> a validated Post, or InvalidPost naming why. Strict JSON (UTF-8, no duplicate keys, no NaN or
 Infinity, bounded nesting and integers) so that everything later stages derive from a post (tokens, records, keys)
 can be serialised and sized: no post can fail in a retry loop."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def strict_json(raw: bytes, max_depth: int, max_int_digits: int) -> Any:
             raise _BadJson(f"integer of {len(digits)} digits (limit {max_int_digits})")
         return int(digits)
 
-    value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite,
-                       parse_int=_int)
+    value = json.loads(
+        text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite, parse_int=_int
+    )
     stack = [(value, 1)]
     while stack:  # iterative: a deep document cannot exhaust the interpreter's stack here
         node, depth = stack.pop()
@@ -66,7 +68,8 @@ def strict_json(raw: bytes, max_depth: int, max_int_digits: int) -> Any:
 
 
 def _surrogate_path(value: Any, path: str = "") -> str | None:
-    """Where a lone UTF-16 surrogate sits (a key or a string), or None. JSON allows `\\ud800`; UTF-8 cannot encode it."""
+    """Where a lone UTF-16 surrogate sits (a key or a string), or None. JSON allows `\\ud800`; UTF-8 cannot
+    encode it."""
     stack = [(value, path)]
     while stack:
         node, p = stack.pop()
@@ -102,17 +105,25 @@ def parse_post(raw: bytes | None, s: Settings) -> Post:
     try:
         post = Post.model_validate(data)
     except ValidationError as e:
-        detail = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'post'}: {err['msg']}" for err in e.errors(include_url=False))
+        detail = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'post'}: {err['msg']}" for err in e.errors(include_url=False)
+        )
         raise InvalidPost("invalid", detail[:1000]) from e
     if not 1 <= len(post.id) <= s.max_id_chars:
         raise InvalidPost("invalid", f"id length {len(post.id)} not in 1..{s.max_id_chars}")
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in post.id) or not post.id.strip():
         raise InvalidPost("invalid", "id has control or format characters, or is blank")
     too_large = [
-        (post.text is not None and len(post.text) > s.max_text_chars, f"text longer than {s.max_text_chars} characters"),
+        (
+            post.text is not None and len(post.text) > s.max_text_chars,
+            f"text longer than {s.max_text_chars} characters",
+        ),
         (post.tags is not None and len(post.tags) > s.max_tags, f"more than {s.max_tags} tags"),
         (any(len(t) > s.max_tag_chars for t in post.tags or ()), f"a tag longer than {s.max_tag_chars} characters"),
-        (post.image_url is not None and len(post.image_url) > s.max_url_chars, f"image_url longer than {s.max_url_chars}"),
+        (
+            post.image_url is not None and len(post.image_url) > s.max_url_chars,
+            f"image_url longer than {s.max_url_chars}",
+        ),
     ]
     for failed, why in too_large:
         if failed:

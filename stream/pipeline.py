@@ -6,6 +6,7 @@ serialised or is too large, a request Triton rejects with the models verified, o
 preparing a post becomes that post's dead letter; a failed image becomes a `degraded` entry. Only a dependency
 (Triton) is retried, through the one retry policy, and nothing derived from a post sits in that loop.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -58,8 +59,15 @@ class BatchResult:
 class Pipeline:
     """Turns micro-batches into outputs and dead letters with the bundle's tokenizer, the image fetcher and Triton."""
 
-    def __init__(self, s: Settings, bundle: BundleInfo, client: EmotionClient, fetcher: ImageFetcher,
-                 stopping: asyncio.Event, waiting: Waiting):
+    def __init__(
+        self,
+        s: Settings,
+        bundle: BundleInfo,
+        client: EmotionClient,
+        fetcher: ImageFetcher,
+        stopping: asyncio.Event,
+        waiting: Waiting,
+    ):
         self.s, self.bundle, self.client, self.fetcher = s, bundle, client, fetcher
         self.stopping, self.waiting = stopping, waiting
         self.backoff = Backoff(max_s=s.retry_max_backoff_s)
@@ -92,10 +100,18 @@ class Pipeline:
                 continue
             head, _ = self.bundle.route(have)
             if head is None:
-                self._dead(result, w.msg, InvalidPost("no_trained_head", f"the model has no trained head for {have.name}", "route"))
+                self._dead(
+                    result,
+                    w.msg,
+                    InvalidPost("no_trained_head", f"the model has no trained head for {have.name}", "route"),
+                )
                 continue
             groups.setdefault(head, []).append(w)
-        chunks = [(head, ws[i:i + self._chunk(head)]) for head, ws in groups.items() for i in range(0, len(ws), self._chunk(head))]
+        chunks = [
+            (head, ws[i : i + self._chunk(head)])
+            for head, ws in groups.items()
+            for i in range(0, len(ws), self._chunk(head))
+        ]
         answered = await asyncio.gather(*(self._infer(head, ws, result) for head, ws in chunks))
         now = time.time()
         for (head, ws), res in zip(chunks, answered, strict=True):
@@ -117,7 +133,7 @@ class Pipeline:
         """Tokens and image of one post; a failed image is a `degraded` entry, anything else unforeseen raises."""
         text_ids, tag_ids = self.bundle.tokenizer.encode_post(w.post.text, w.post.tags)
         w.text, w.tags = text_ids, tag_ids
-        w.tag_names = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)[1][:self.bundle.max_tags]
+        w.tag_names = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)[1][: self.bundle.max_tags]
         if w.post.text and w.text is None:
             w.degraded.append(Degraded(modality="text", reason="no_words"))
         if w.post.image_url:
@@ -172,16 +188,34 @@ class Pipeline:
         latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
         try:
             record = EmotionRecord(
-                id=w.post.id, emotion=emotions[int(e.argmax())], emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e, strict=True)},
-                sentiment=sentiments[int(s.argmax())], sentiment_score=round(float(s.max()), 6), modalities=list(have.modalities),
-                head=head.name, head_reason=reason, degraded=w.degraded, model_version=self.bundle.version,
-                processed_at=now_iso(), latency_ms=latency, tags=w.tag_names, meta=w.post.meta)
+                id=w.post.id,
+                emotion=emotions[int(e.argmax())],
+                emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e, strict=True)},
+                sentiment=sentiments[int(s.argmax())],
+                sentiment_score=round(float(s.max()), 6),
+                modalities=list(have.modalities),
+                head=head.name,
+                head_reason=reason,
+                degraded=w.degraded,
+                model_version=self.bundle.version,
+                processed_at=now_iso(),
+                latency_ms=latency,
+                tags=w.tag_names,
+                meta=w.post.meta,
+            )
             key, value = w.post.id.encode("utf-8"), record.model_dump_json().encode("utf-8")
         except (ValueError, TypeError) as err:  # pydantic's serialisation errors are ValueErrors
             self._dead(result, w.msg, InvalidPost("unserializable", f"{type(err).__name__}: {err}", "output"))
             return
         if len(key) + len(value) > self.s.max_record_bytes:
-            self._dead(result, w.msg, InvalidPost("too_large", f"output record of {len(key) + len(value)} bytes "
-                                                               f"(limit {self.s.max_record_bytes})", "output"))
+            self._dead(
+                result,
+                w.msg,
+                InvalidPost(
+                    "too_large",
+                    f"output record of {len(key) + len(value)} bytes (limit {self.s.max_record_bytes})",
+                    "output",
+                ),
+            )
             return
         result.outputs.append(Output(key, value, head.name, latency, w.msg))

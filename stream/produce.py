@@ -1,4 +1,5 @@
-"""`emostream produce`: replay a JSONL file of posts, or generate posts at a given rate, into Kafka with kafka-python."""
+"""`emostream produce`: replay a JSONL file of posts, or generate posts at a rate, into Kafka (kafka-python)."""
+
 from __future__ import annotations
 
 import argparse

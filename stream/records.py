@@ -3,6 +3,7 @@
 Every produced record is settled here (serialised, sized) before any sink sees it, so a sink's retry loop can only
 wait on Kafka, never on a post. Dead-letter records are bounded: the original bytes are cut at
 EMOSTREAM_DLQ_MAX_ORIGINAL_BYTES with a marker (`original_truncated`, `original_size`, `original_sha256`)."""
+
 from __future__ import annotations
 
 import base64
@@ -61,7 +62,7 @@ def _utf8(cut: bytes, whole: bytes) -> str | None:
     of a cut value may be dropped."""
     for trim in range(4 if len(cut) < len(whole) else 1):
         try:
-            return cut[:len(cut) - trim].decode("utf-8")
+            return cut[: len(cut) - trim].decode("utf-8")
         except UnicodeDecodeError:
             continue
     return None
@@ -80,8 +81,13 @@ def _text_or_base64(data: bytes, limit: int, field: str) -> dict:
 def dead_letter(msg: Incoming, err: InvalidPost, max_original_bytes: int) -> DeadLetter:
     """The bounded dead-letter record of one input message: original bytes and key, reason, stage, error, source."""
     raw = msg.value
-    record: dict = {"reason": err.reason, "stage": err.stage, "error": str(err)[:2000], "at": now_iso(),
-                    "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}}
+    record: dict = {
+        "reason": err.reason,
+        "stage": err.stage,
+        "error": str(err)[:2000],
+        "at": now_iso(),
+        "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+    }
     if raw is None:
         record["original"] = None
     else:

@@ -1,6 +1,7 @@
 """The one retry policy: a call that failed on a *dependency* (Triton, Kafka, Redis) is tried again with capped
 exponential backoff until it succeeds or the service stops. Nothing derived from a post may be retried here: a post
 that cannot be served is a dead letter, settled before any retry (docs/ARCHITECTURE.md, "Failure classes")."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,7 @@ class Backoff:
     max_s: float = 10.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.first_s * 2 ** attempt, self.max_s)
+        return min(self.first_s * 2**attempt, self.max_s)
 
 
 @dataclass
@@ -55,8 +56,15 @@ class Waiting:
         return time.monotonic() - self.since if self.since is not None else 0.0
 
 
-async def retry_transient(what: str, call: Callable[[], Awaitable[T]], *, transient: tuple[type[BaseException], ...],
-                          stopping: asyncio.Event, backoff: Backoff, waiting: Waiting | None = None) -> T:
+async def retry_transient(
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    transient: tuple[type[BaseException], ...],
+    stopping: asyncio.Event,
+    backoff: Backoff,
+    waiting: Waiting | None = None,
+) -> T:
     """`await call()` until it returns. Exceptions of the `transient` types are retried after a backoff, counted in
     `emostream_dependency_retries_total{dependency=what}` and shown in `waiting`; anything else propagates at once.
     Raises Stopped as soon as `stopping` is set, also in the middle of a backoff."""
@@ -72,7 +80,9 @@ async def retry_transient(what: str, call: Callable[[], Awaitable[T]], *, transi
                 waiting.start(what, e)
             delay = backoff.delay(attempt)
             attempt += 1
-            log.warning("%s unavailable (%s: %s); retry %d in %.1fs", what, type(e).__name__, str(e)[:300], attempt, delay)
+            log.warning(
+                "%s unavailable (%s: %s); retry %d in %.1fs", what, type(e).__name__, str(e)[:300], attempt, delay
+            )
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=delay)
             except TimeoutError:

@@ -1,5 +1,6 @@
 """Message contracts: the input post, the output record (docs/ARCHITECTURE.md, "Messages") and the typed error that
 makes a post a dead letter."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

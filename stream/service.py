@@ -1,5 +1,6 @@
 """The classifier service: owns the Triton client, the image fetcher, the pipeline and the Kafka sink, processes
 micro-batches, and reports what it is doing (or waiting on) to /health, /metrics and the dashboard."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,14 @@ class Classifier:
         self.s, self.bundle = s, bundle
         self.stopping = asyncio.Event()
         self.waiting = Waiting()  # Triton or Kafka while a batch waits on it
-        self.client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, bundle=bundle,
-                                    ssl=s.triton_ssl, root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None)
+        self.client = EmotionClient(
+            s.triton_grpc_url,
+            s.triton_model_prefix,
+            s.triton_timeout_s,
+            bundle=bundle,
+            ssl=s.triton_ssl,
+            root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
+        )
         self.client.max_batch.update(max_batch or {})
         self.fetcher = ImageFetcher(s, bundle.image_size)
         self.pipeline = Pipeline(s, bundle, self.client, self.fetcher, self.stopping, self.waiting)
@@ -80,11 +87,22 @@ class Classifier:
             problems.append(f"Triton: {self.triton_error}")
         age = self.oldest_batch_s()
         if age > self.s.stall_after_s:
-            waiting = f"waiting on {self.waiting.dependency} ({self.waiting.error})" if self.waiting.dependency else "no dependency retrying"
+            waiting = (
+                f"waiting on {self.waiting.dependency} ({self.waiting.error})"
+                if self.waiting.dependency
+                else "no dependency retrying"
+            )
             problems.append(f"no progress for {age:.0f}s: {waiting}")
-        return {"problems": problems, "triton_ready": self.triton_ready, "triton_error": self.triton_error,
-                "waiting_on": self.waiting.dependency, "waiting_s": round(self.waiting.seconds(), 1),
-                "oldest_batch_s": round(age, 1), "stats": asdict(self.stats), "model_version": self.bundle.version}
+        return {
+            "problems": problems,
+            "triton_ready": self.triton_ready,
+            "triton_error": self.triton_error,
+            "waiting_on": self.waiting.dependency,
+            "waiting_s": round(self.waiting.seconds(), 1),
+            "oldest_batch_s": round(age, 1),
+            "stats": asdict(self.stats),
+            "model_version": self.bundle.version,
+        }
 
     async def stop(self) -> None:
         self.stopping.set()

@@ -1,8 +1,10 @@
-"""The worker's one settings object: every field has a default, an environment variable (EMOSTREAM_<NAME>) and a description.
+"""The worker's one settings object: every field has a default, an environment variable (EMOSTREAM_<NAME>) and a
+description.
 
 The README's configuration table is generated from this class (`emostream settings`) and a test checks, cell by cell,
 that the two agree.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,22 +22,32 @@ class Settings(BaseSettings):
     # services
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers (host:port[,host:port])")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        "PLAINTEXT", description="Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
-        "PLAIN", description="SASL mechanism when the protocol is SASL_*")
+        "PLAIN", description="SASL mechanism when the protocol is SASL_*"
+    )
     kafka_sasl_username: str = Field("", description="SASL user name")
     kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (never logged)")
-    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates (SSL, SASL_SSL)")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle that signed the brokers' certificates (SSL, SASL_SSL)"
+    )
     kafka_ssl_certfile: Path | None = Field(None, description="client certificate for mutual TLS (optional)")
     kafka_ssl_keyfile: Path | None = Field(None, description="client key for mutual TLS (optional)")
-    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"),
-                                 description="Redis URL; `redis://:PASSWORD@host:6379/0`, `rediss://` for TLS (never logged)")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL; `redis://:PASSWORD@host:6379/0`, `rediss://` for TLS (never logged)",
+    )
     redis_ca_file: Path | None = Field(None, description="CA bundle for a `rediss://` Redis (default: the system's)")
     triton_grpc_url: str = Field("127.0.0.1:8001", description="Triton gRPC address")
     triton_http_url: str = Field("127.0.0.1:8000", description="Triton HTTP address (model control, used by the demo)")
     triton_ssl: bool = Field(False, description="gRPC over TLS to Triton")
-    triton_ssl_root_cert: Path | None = Field(None, description="CA certificate of Triton's gRPC TLS (default: the system's)")
-    triton_model_prefix: str = Field("", description="prefix of the served model names (see `emostream export --prefix`)")
+    triton_ssl_root_cert: Path | None = Field(
+        None, description="CA certificate of Triton's gRPC TLS (default: the system's)"
+    )
+    triton_model_prefix: str = Field(
+        "", description="prefix of the served model names (see `emostream export --prefix`)"
+    )
     triton_timeout_s: float = Field(10.0, description="timeout of one Triton call")
     bundle: Path = Field(Path("artifacts/bundles/latest"), description="model bundle (vocabularies, labels, version)")
     # topics
@@ -45,10 +57,14 @@ class Settings(BaseSettings):
     partitions: int = Field(4, description="partitions of the topics the worker creates when missing")
     app_id: str = Field("emostream", description="Faust app id = Kafka consumer group of the classifier")
     # batching
-    max_batch: int = Field(256, description="posts taken from Kafka per micro-batch (bench: 256 gave 1.8x the posts/s of 64)")
+    max_batch: int = Field(
+        256, description="posts taken from Kafka per micro-batch (bench: 256 gave 1.8x the posts/s of 64)"
+    )
     max_wait_s: float = Field(0.05, description="longest wait to fill a micro-batch")
     max_inflight: int = Field(4, description="Triton requests in flight per micro-batch (back-pressure)")
-    agent_concurrency: int = Field(1, description="micro-batches processed at once per worker (Faust agent concurrency)")
+    agent_concurrency: int = Field(
+        1, description="micro-batches processed at once per worker (Faust agent concurrency)"
+    )
     # input limits (a post over a limit is a dead letter)
     max_post_bytes: int = Field(100_000, description="largest accepted input message (bytes)")
     max_json_depth: int = Field(20, description="deepest accepted nesting of JSON arrays/objects in a post")
@@ -58,11 +74,17 @@ class Settings(BaseSettings):
     max_tag_chars: int = Field(100, description="longest accepted tag")
     max_url_chars: int = Field(2048, description="longest accepted image URL")
     max_id_chars: int = Field(256, description="longest accepted post id")
-    max_record_bytes: int = Field(900_000, description="largest output record (key + value) the worker produces; larger is a dead letter")
-    dlq_max_original_bytes: int = Field(100_000, description="original bytes kept in a dead letter (more is cut, with a marker)")
+    max_record_bytes: int = Field(
+        900_000, description="largest output record (key + value) the worker produces; larger is a dead letter"
+    )
+    dlq_max_original_bytes: int = Field(
+        100_000, description="original bytes kept in a dead letter (more is cut, with a marker)"
+    )
     # image fetching
     image_max_bytes: int = Field(5_000_000, description="byte cap of an image download, enforced while streaming")
-    image_decode_mb: int = Field(128, description="memory one image decode may use; larger images are refused by their header")
+    image_decode_mb: int = Field(
+        128, description="memory one image decode may use; larger images are refused by their header"
+    )
     image_connect_timeout_s: float = Field(3.0, description="image fetch connect timeout")
     image_timeout_s: float = Field(8.0, description="image fetch total timeout")
     image_concurrency: int = Field(32, description="image downloads in flight per worker")
@@ -70,12 +92,18 @@ class Settings(BaseSettings):
     image_max_redirects: int = Field(3, description="redirects followed per image")
     image_allow_loopback: bool = Field(False, description="allow image URLs on loopback addresses (tests, demo)")
     # aggregates (the aggregator: output + dead-letter topics -> Redis)
-    aggregator: bool = Field(True, description="run the Redis aggregator inside the worker (else: `emostream aggregator`)")
+    aggregator: bool = Field(
+        True, description="run the Redis aggregator inside the worker (else: `emostream aggregator`)"
+    )
     aggregator_group: str = Field("", description="consumer group of the aggregator (default: <app_id>-aggregates)")
-    redis_prefix: str = Field(DEFAULT_PREFIX, description="prefix of every Redis key (a {hash tag} keeps Redis Cluster slots together)")
+    redis_prefix: str = Field(
+        DEFAULT_PREFIX, description="prefix of every Redis key (a {hash tag} keeps Redis Cluster slots together)"
+    )
     bucket_s: int = Field(10, description="width of the time buckets of the aggregates (seconds)")
     bucket_ttl_s: int = Field(2 * 86400, description="TTL of time buckets")
-    seen_ttl_s: int = Field(86400, description="how long a post id is remembered, so a redelivered post is not counted twice")
+    seen_ttl_s: int = Field(
+        86400, description="how long a post id is remembered, so a redelivered post is not counted twice"
+    )
     top_tags_max: int = Field(1000, description="tags kept per emotion in the top-tags sets")
     recent_max: int = Field(500, description="length cap of the recent-results stream")
     # operations
@@ -88,7 +116,9 @@ class Settings(BaseSettings):
     retry_max_backoff_s: float = Field(10.0, description="cap of the backoff while a dependency is down")
     dashboard_host: str = Field("127.0.0.1", description="bind address of `emostream dashboard`")
     dashboard_port: int = Field(8080, description="port of `emostream dashboard`")
-    dashboard_password: SecretStr = Field(SecretStr(""), description="when set, the dashboard asks for it (HTTP basic auth, any user name)")
+    dashboard_password: SecretStr = Field(
+        SecretStr(""), description="when set, the dashboard asks for it (HTTP basic auth, any user name)"
+    )
     dashboard_max_streams: int = Field(50, description="live-update connections the dashboard serves at once")
 
     @property

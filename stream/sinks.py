@@ -3,6 +3,7 @@
 `publish` returns once Kafka acknowledged every record of the batch. Kafka unavailable: retried (transient), the
 batch waits. A record Kafka refuses for its size (the broker's limit below EMOSTREAM_MAX_RECORD_BYTES) is permanent
 for that post: it is replaced by its dead letter instead of being retried."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +35,9 @@ class _Pending:
     topic: str
     key: bytes | None
     value: bytes
-    fallback: Callable[[BaseException], _Pending] | None  # the smaller record replacing this one when Kafka refuses its size
+    fallback: (
+        Callable[[BaseException], _Pending] | None
+    )  # the smaller record replacing this one when Kafka refuses its size
     head: str | None = None  # outputs only: for the metrics
     latency_ms: float = 0.0
 
@@ -51,16 +54,29 @@ class KafkaSink:
 
     def _refused(self, msg: Incoming, e: BaseException) -> _Pending:
         metrics.DEAD_LETTERS.labels("too_large", "publish").inc()
-        return self._dead(msg, InvalidPost("too_large", f"Kafka refused the output record: {e}", "publish"),
-                          self.s.dlq_max_original_bytes)
+        return self._dead(
+            msg,
+            InvalidPost("too_large", f"Kafka refused the output record: {e}", "publish"),
+            self.s.dlq_max_original_bytes,
+        )
 
     async def publish(self, result: BatchResult) -> None:
         """Send every output and dead letter of the batch and wait for Kafka's acknowledgements."""
-        pending = [_Pending(self.s.topic_output, o.key, o.value, lambda e, o=o: self._refused(o.source, e), o.head, o.latency_ms)
-                   for o in result.outputs]
-        pending += [_Pending(self.s.topic_dlq, d.key, d.value,
-                             lambda _e, d=d: self._dead(d.source, InvalidPost(d.reason, "cut to fit Kafka", d.stage), 0))
-                    for d in result.dead]
+        pending = [
+            _Pending(
+                self.s.topic_output, o.key, o.value, lambda e, o=o: self._refused(o.source, e), o.head, o.latency_ms
+            )
+            for o in result.outputs
+        ]
+        pending += [
+            _Pending(
+                self.s.topic_dlq,
+                d.key,
+                d.value,
+                lambda _e, d=d: self._dead(d.source, InvalidPost(d.reason, "cut to fit Kafka", d.stage), 0),
+            )
+            for d in result.dead
+        ]
 
         async def attempt() -> None:
             futures = []
@@ -78,7 +94,9 @@ class KafkaSink:
                         if p.latency_ms:
                             metrics.E2E_LATENCY.observe(p.latency_ms / 1000)
                 elif isinstance(outcome, _TOO_LARGE) and p.fallback is not None:
-                    log.warning("Kafka refused a %d-byte record on %s: sending a smaller one instead", len(p.value), p.topic)
+                    log.warning(
+                        "Kafka refused a %d-byte record on %s: sending a smaller one instead", len(p.value), p.topic
+                    )
                     failed.append(p.fallback(outcome))
                 else:
                     failed.append(p)
@@ -87,9 +105,14 @@ class KafkaSink:
                 first = next((o for o in outcomes if isinstance(o, BaseException)), None)
                 raise KafkaUnavailable(f"{len(pending)} records not acknowledged: {type(first).__name__}: {first}")
 
-        await retry_transient("kafka_produce", attempt, transient=(KafkaUnavailable,), stopping=self.stopping,
-                              backoff=self.backoff, waiting=self.waiting)
-
+        await retry_transient(
+            "kafka_produce",
+            attempt,
+            transient=(KafkaUnavailable,),
+            stopping=self.stopping,
+            backoff=self.backoff,
+            waiting=self.waiting,
+        )
 
 
 def _failed(e: BaseException) -> asyncio.Future:

@@ -1,4 +1,5 @@
 """`emostream tail`: print results from the output topic as they arrive."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,10 @@ from .settings import Settings
 
 def format_record(r: dict) -> str:
     deg = ", ".join(f"{d['modality']}:{d['reason']}" for d in r.get("degraded", []))
-    return (f"{r['id']:<28} {r['emotion']:<12} {r['emotion_scores'][r['emotion']]:.2f}  {r['sentiment']:<8} "
-            f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms" + (f"  degraded[{deg}]" if deg else ""))
+    return (
+        f"{r['id']:<28} {r['emotion']:<12} {r['emotion_scores'][r['emotion']]:.2f}  {r['sentiment']:<8} "
+        f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms" + (f"  degraded[{deg}]" if deg else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout-s", type=float, default=0, help="stop after this long without a record (0 = never)")
     ap.add_argument("--json", action="store_true", help="print raw JSON")
     args = ap.parse_args(argv)
-    consumer = KafkaConsumer(args.topic, group_id=None, **kafka_python_config(s),
-                             auto_offset_reset="earliest" if args.from_beginning else "latest",
-                             consumer_timeout_ms=int(args.timeout_s * 1000) if args.timeout_s else float("inf"))
+    consumer = KafkaConsumer(
+        args.topic,
+        group_id=None,
+        **kafka_python_config(s),
+        auto_offset_reset="earliest" if args.from_beginning else "latest",
+        consumer_timeout_ms=int(args.timeout_s * 1000) if args.timeout_s else float("inf"),
+    )
     n = 0
     for msg in consumer:
         rec = json.loads(msg.value)

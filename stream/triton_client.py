@@ -2,6 +2,7 @@
 errors classified into typed ones, a readiness wait, and a check that the served models match the bundle.
 
 It does not retry: the pipeline's one retry policy (stream/retry.py) decides what is retried."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,17 @@ __all__ = ["TritonError", "ModelUnavailable", "ModelMismatch", "BadRequest", "In
 
 log = logging.getLogger(__name__)
 _BAD_REQUEST = ("StatusCode.INVALID_ARGUMENT",)
-_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED",
-                "StatusCode.INTERNAL", "StatusCode.UNKNOWN", "StatusCode.CANCELLED", "StatusCode.NOT_FOUND",
-                "StatusCode.UNAVAILABLE", "StatusCode.ABORTED")
+_UNAVAILABLE = (
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+    "StatusCode.INTERNAL",
+    "StatusCode.UNKNOWN",
+    "StatusCode.CANCELLED",
+    "StatusCode.NOT_FOUND",
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.ABORTED",
+)
 
 
 class TritonError(RuntimeError):
@@ -62,8 +71,15 @@ class InferResult:
 class EmotionClient:
     """Client for the exported ensembles of one bundle (optionally under a model-name prefix)."""
 
-    def __init__(self, url: str, prefix: str = "", timeout_s: float = 10.0, bundle: BundleInfo | None = None,
-                 ssl: bool = False, root_certificates: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "",
+        timeout_s: float = 10.0,
+        bundle: BundleInfo | None = None,
+        ssl: bool = False,
+        root_certificates: str | None = None,
+    ):
         """With `bundle`, a response from a Triton model version not yet checked against it triggers the check
         (a new version loaded while the worker runs): ModelMismatch until the worker runs the matching bundle."""
         self.url, self.prefix, self.timeout_s = url, prefix, timeout_s
@@ -117,22 +133,35 @@ class EmotionClient:
                 cfg = (await self._client.get_model_config(name, as_json=True, client_timeout=self.timeout_s))["config"]
             except InferenceServerException as e:
                 raise ModelUnavailable(f"{name}: {e.message()}") from e
-            want_in = {tc.INPUTS[m].name: (tc.INPUTS[m].datatype, [-1, *tc.input_dims(m, bundle.image_size, bundle.max_words,
-                                                                                      bundle.max_tags)]) for m in combo}
+            want_in = {
+                tc.INPUTS[m].name: (
+                    tc.INPUTS[m].datatype,
+                    [-1, *tc.input_dims(m, bundle.image_size, bundle.max_words, bundle.max_tags)],
+                )
+                for m in combo
+            }
             got_in = {t["name"]: (t["datatype"], [int(x) for x in t["shape"]]) for t in meta["inputs"]}
             if got_in != want_in:
                 problems.append(f"{name} inputs {got_in} != expected {want_in}")
             got_out = {t["name"]: [int(x) for x in t["shape"]] for t in meta["outputs"]}
-            want_out = {tc.EMOTION_PROBS.name: [-1, len(bundle.emotions)], tc.SENTIMENT_PROBS.name: [-1, len(bundle.sentiments)]}
+            want_out = {
+                tc.EMOTION_PROBS.name: [-1, len(bundle.emotions)],
+                tc.SENTIMENT_PROBS.name: [-1, len(bundle.sentiments)],
+            }
             if got_out != want_out:
                 problems.append(f"{name} outputs {got_out} != expected {want_out}")
             params = {k: v.get("string_value") for k, v in cfg.get("parameters", {}).items()}
-            if (params.get(tc.PARAMS.EMOTIONS) != ",".join(bundle.emotions)
-                    or params.get(tc.PARAMS.SENTIMENTS) != ",".join(bundle.sentiments)):
-                problems.append(f"{name} label order {params.get(tc.PARAMS.EMOTIONS)} / {params.get(tc.PARAMS.SENTIMENTS)} "
-                                "differs from the bundle's")
+            if params.get(tc.PARAMS.EMOTIONS) != ",".join(bundle.emotions) or params.get(
+                tc.PARAMS.SENTIMENTS
+            ) != ",".join(bundle.sentiments):
+                problems.append(
+                    f"{name} label order {params.get(tc.PARAMS.EMOTIONS)} / {params.get(tc.PARAMS.SENTIMENTS)} "
+                    "differs from the bundle's"
+                )
             if params.get(tc.PARAMS.BUNDLE_VERSION) != bundle.version:
-                problems.append(f"{name} serves bundle {params.get(tc.PARAMS.BUNDLE_VERSION)}, the worker loaded {bundle.version}")
+                problems.append(
+                    f"{name} serves bundle {params.get(tc.PARAMS.BUNDLE_VERSION)}, the worker loaded {bundle.version}"
+                )
             self.served_bundle_version = params.get(tc.PARAMS.BUNDLE_VERSION)
             self.max_batch[combo] = int(cfg.get("max_batch_size", 0))
         if problems:
@@ -165,7 +194,12 @@ class EmotionClient:
         status, msg = str(e.status()), e.message() or str(e)
         if status in _BAD_REQUEST or "unexpected shape" in msg or "unexpected datatype" in msg:
             return BadRequest(f"{self.model(combo)}: {msg}"[:1000])
-        if status in _UNAVAILABLE or "not found" in msg or "is not ready" in msg or "unavailable" in msg.lower() \
-                or "Deadline" in msg:
+        if (
+            status in _UNAVAILABLE
+            or "not found" in msg
+            or "is not ready" in msg
+            or "unavailable" in msg.lower()
+            or "Deadline" in msg
+        ):
             return ModelUnavailable(f"{self.model(combo)} at {self.url}: {status} {msg}"[:1000])
         return ModelUnavailable(f"{self.model(combo)} at {self.url}: unclassified {status} {msg}"[:1000])

@@ -2,6 +2,7 @@
 
 A stop (SIGTERM, SIGINT) abandons the batch in progress (its offsets stay uncommitted) and the process exits within
 EXIT_DEADLINE_S, whatever a client library is still waiting for."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,15 @@ log = logging.getLogger("emostream.worker")
 
 async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.0, load: bool = False) -> dict:
     """Wait for every ensemble of the bundle to be ready (asking Triton to load them when load=True), then
-    check that they match the bundle. Returns each combination's max batch size. Raises ModelUnavailable / ModelMismatch."""
-    client = EmotionClient(s.triton_grpc_url, s.triton_model_prefix, s.triton_timeout_s, ssl=s.triton_ssl,
-                           root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None)
+    check that they match the bundle. Returns each combination's max batch size.
+    Raises ModelUnavailable / ModelMismatch."""
+    client = EmotionClient(
+        s.triton_grpc_url,
+        s.triton_model_prefix,
+        s.triton_timeout_s,
+        ssl=s.triton_ssl,
+        root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
+    )
     try:
         await client.wait_ready(bundle.combos, timeout_s=timeout_s, load=load)
         await client.check(bundle)
@@ -48,7 +55,9 @@ class _Worker(Worker):
 
     def _arm_deadline(self) -> None:
         def _exit():
-            log.warning("still stopping after %.0fs: exiting now (uncommitted batches are redelivered)", EXIT_DEADLINE_S)
+            log.warning(
+                "still stopping after %.0fs: exiting now (uncommitted batches are redelivered)", EXIT_DEADLINE_S
+            )
             logging.shutdown()
             os._exit(0)
 
@@ -66,8 +75,12 @@ class _Worker(Worker):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="emostream worker", description="Run a stream worker (settings: `emostream settings`).")
-    ap.add_argument("--load-models", action="store_true", help="ask Triton to load the ensembles if they are not loaded")
+    ap = argparse.ArgumentParser(
+        prog="emostream worker", description="Run a stream worker (settings: `emostream settings`)."
+    )
+    ap.add_argument(
+        "--load-models", action="store_true", help="ask Triton to load the ensembles if they are not loaded"
+    )
     args = ap.parse_args(argv)
     s = Settings()
     level = {"crit": "CRITICAL", "warn": "WARNING"}.get(s.log_level, s.log_level.upper())
@@ -82,10 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    log.info("bundle %s; Kafka %s (%s); Redis %s; Triton %s", bundle.version, s.kafka_bootstrap, s.kafka_security_protocol,
-             redact_url(s.redis_url.get_secret_value()), s.triton_grpc_url)
+    log.info(
+        "bundle %s; Kafka %s (%s); Redis %s; Triton %s",
+        bundle.version,
+        s.kafka_bootstrap,
+        s.kafka_security_protocol,
+        redact_url(s.redis_url.get_secret_value()),
+        s.triton_grpc_url,
+    )
     from .app import WorkerApp
 
     worker = WorkerApp(s, bundle, max_batch)
-    _Worker(worker.app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config).execute_from_commandline()
+    _Worker(
+        worker.app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config
+    ).execute_from_commandline()
     return 0

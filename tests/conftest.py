@@ -1,5 +1,6 @@
 """Session fixtures: the real Kafka, Redis and Triton (given by address or started by the local stack), a bundle
 trained for real on the synthetic demo data, and that bundle served by the real Triton."""
+
 from __future__ import annotations
 
 import os

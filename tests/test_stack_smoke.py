@@ -1,4 +1,5 @@
 """The local stack is the real thing: Kafka 4.x with partitions and consumer groups, Redis, Triton's python backend."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,14 @@ def test_kafka_four_partitions_thousand_messages_consumer_group(stack, unique):
     producer.flush()
     producer.close()
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap, group_id=group,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=15000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=15000,
+    )
     seen, partitions = set(), set()
     for msg in consumer:
         seen.add(json.loads(msg.value)["i"])
@@ -48,8 +55,12 @@ def test_kafka_four_partitions_thousand_messages_consumer_group(stack, unique):
 
     kcat = shutil.which("kcat")
     assert kcat, "kcat (Debian package) is needed as an independent Kafka client; .ci/run installs it"
-    res = subprocess.run([kcat, "-b", stack.kafka_bootstrap, "-C", "-t", topic, "-e", "-q", "-f", "%k %p\\n"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [kcat, "-b", stack.kafka_bootstrap, "-C", "-t", topic, "-e", "-q", "-f", "%k %p\\n"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     rows = [line.split() for line in res.stdout.splitlines()]
     assert sorted(k for k, _ in rows) == sorted(f"k{i}" for i in range(1000))
@@ -78,8 +89,11 @@ def _load_echo(http_client, name: str) -> None:
     # The repository API takes the config as JSON: convert the model's config.pbtxt.
     cfg = text_format.Parse((ECHO / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     cfg.name = name
-    http_client.load_model(name, config=json_format.MessageToJson(cfg, preserving_proto_field_name=True),
-                           files={"file:1/model.py": (ECHO / "1" / "model.py").read_bytes()})
+    http_client.load_model(
+        name,
+        config=json_format.MessageToJson(cfg, preserving_proto_field_name=True),
+        files={"file:1/model.py": (ECHO / "1" / "model.py").read_bytes()},
+    )
 
 
 def test_triton_python_backend_http_grpc_and_dynamic_batching(stack, unique):
@@ -110,6 +124,7 @@ def test_triton_python_backend_http_grpc_and_dynamic_batching(stack, unique):
             gi = grpcclient.InferInput("x", [1, 4], "FP32")
             gi.set_data_from_numpy(row)
             np.testing.assert_array_equal(grpc.infer(name, [gi]).as_numpy("y"), 2 * row)
+
         threads = [threading.Thread(target=one, args=(i,)) for i in range(64)]
         for t in threads:
             t.start()

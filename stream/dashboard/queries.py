@@ -1,4 +1,5 @@
 """Reads of the Redis aggregates (contracts/redis_keys.py) into plain JSON-able dicts: the dashboard's JSON API."""
+
 from __future__ import annotations
 
 import json
@@ -37,22 +38,35 @@ class Queries:
         for name in names:
             pipe.hgetall(self.keys.worker(name))
         rows = await pipe.execute() if names else []
-        workers = [{"name": name, **{k.decode(): float(v) for k, v in h.items()}} for name, h in zip(names, rows, strict=True) if h]
+        workers = [
+            {"name": name, **{k.decode(): float(v) for k, v in h.items()}}
+            for name, h in zip(names, rows, strict=True)
+            if h
+        ]
         lag = {k.decode(): float(v) for k, v in (await self.r.hgetall(self.keys.lag)).items()}
         posts = totals.get("posts", 0)
         return {
             "at": now,
-            "totals": {"posts": posts, "dead_letters": _sum(totals, "dead:"), "degraded": _sum(totals, "degraded:"),
-                       "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in EMOTIONS},
-                       "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENTS},
-                       "heads": _fields(totals, "head:"), "dead_by_reason": _fields(totals, "dead:"),
-                       "degraded_by_reason": _fields(totals, "degraded:")},
-            "rates_per_s": {"posts_last_minute": n_now / 60, "posts_last_hour": n_hour / 3600,
-                            "dead_last_minute": sum(b["dead"] for b in last_min) / 60,
-                            "degraded_last_minute": sum(b["degraded"] for b in last_min) / 60},
+            "totals": {
+                "posts": posts,
+                "dead_letters": _sum(totals, "dead:"),
+                "degraded": _sum(totals, "degraded:"),
+                "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in EMOTIONS},
+                "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENTS},
+                "heads": _fields(totals, "head:"),
+                "dead_by_reason": _fields(totals, "dead:"),
+                "degraded_by_reason": _fields(totals, "degraded:"),
+            },
+            "rates_per_s": {
+                "posts_last_minute": n_now / 60,
+                "posts_last_hour": n_hour / 3600,
+                "dead_last_minute": sum(b["dead"] for b in last_min) / 60,
+                "degraded_last_minute": sum(b["degraded"] for b in last_min) / 60,
+            },
             "emotion_share": {"last_minute": share_now, "last_hour": share_hour},
             "workers": sorted(workers, key=lambda w: w["name"]),
-            "consumer_lag": lag.get("total"), "lag_updated": lag.get("updated"),
+            "consumer_lag": lag.get("total"),
+            "lag_updated": lag.get("updated"),
         }
 
     async def timeseries(self, minutes: int = 60) -> dict:
@@ -66,8 +80,16 @@ class Queries:
         buckets = []
         for t, h in zip(starts, rows, strict=True):
             h = {k.decode(): int(v) for k, v in h.items()}
-            buckets.append({"t": t, "posts": h.get("posts", 0), "dead": h.get("dead", 0), "degraded": h.get("degraded", 0),
-                            "emotions": {e: h.get(e, 0) for e in EMOTIONS}, "sentiments": {s: h.get(s, 0) for s in SENTIMENTS}})
+            buckets.append(
+                {
+                    "t": t,
+                    "posts": h.get("posts", 0),
+                    "dead": h.get("dead", 0),
+                    "degraded": h.get("degraded", 0),
+                    "emotions": {e: h.get(e, 0) for e in EMOTIONS},
+                    "sentiments": {s: h.get(s, 0) for s in SENTIMENTS},
+                }
+            )
         return {"bucket_s": self.bucket_s, "buckets": buckets}
 
     async def top_tags(self, n: int = 5) -> dict:
@@ -75,7 +97,9 @@ class Queries:
         for e in EMOTIONS:
             pipe.zrevrange(self.keys.top(e), 0, n - 1, withscores=True)
         rows = await pipe.execute()
-        return {e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows, strict=True)}
+        return {
+            e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows, strict=True)
+        }
 
     async def recent(self, n: int = 30, after: str | None = None) -> list[dict]:
         """Latest results (records without `meta`), newest first; with `after` (a stream id) only the newer ones."""
@@ -84,7 +108,7 @@ class Queries:
 
 
 def _fields(totals: dict[str, int], prefix: str) -> dict[str, int]:
-    return {k[len(prefix):]: v for k, v in totals.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in totals.items() if k.startswith(prefix)}
 
 
 def _sum(totals: dict[str, int], prefix: str) -> int:

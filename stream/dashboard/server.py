@@ -1,7 +1,9 @@
-"""`emostream dashboard`: the live page, its JSON API (docs/DASHBOARD.md) and a server-sent-events feed, all read from Redis.
+"""`emostream dashboard`: the live page, its JSON API (docs/DASHBOARD.md) and a server-sent-events feed, all read
+from Redis.
 
 One snapshot of the aggregates is computed per interval and shared by every client; the number of live streams is
 capped; with EMOSTREAM_DASHBOARD_PASSWORD set every page but /health asks for it (HTTP basic auth)."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +28,9 @@ __all__ = ["create_app", "main"]
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("emostream.dashboard")
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -38,7 +41,9 @@ def _int(request: web.Request, name: str, default: int, hi: int) -> int:
     try:
         return max(1, min(hi, int(request.query.get(name, default))))
     except ValueError as e:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be an integer"}), content_type="application/json") from e
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be an integer"}), content_type="application/json"
+        ) from e
 
 
 class Snapshot:
@@ -52,8 +57,12 @@ class Snapshot:
     async def get(self) -> dict:
         async with self._lock:
             if self._data is None or time.monotonic() - self._at >= self.interval_s:
-                self._data = {"summary": await self.q.summary(), "timeseries": await self.q.timeseries(60),
-                              "top_tags": await self.q.top_tags(5), "recent": await self.q.recent(30)}
+                self._data = {
+                    "summary": await self.q.summary(),
+                    "timeseries": await self.q.timeseries(60),
+                    "top_tags": await self.q.top_tags(5),
+                    "recent": await self.q.recent(30),
+                }
                 self._at = time.monotonic()
             return self._data
 
@@ -75,7 +84,9 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler):
         if password and request.path != "/health" and not _authorized(request, password):
-            resp = web.Response(status=401, text="authentication required", headers={"WWW-Authenticate": 'Basic realm="emostream"'})
+            resp = web.Response(
+                status=401, text="authentication required", headers={"WWW-Authenticate": 'Basic realm="emostream"'}
+            )
         else:
             resp = await handler(request)
         if not resp.prepared:
@@ -173,7 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     where = redact_url(s.redis_url.get_secret_value())
-    web.run_app(create_app(s, args.interval_s), host=args.host, port=args.port, print=lambda *_: print(
-        f"dashboard on http://{args.host}:{args.port}/ (Redis {where}, prefix {s.redis_prefix!r}"
-        f"{', password required' if s.dashboard_password.get_secret_value() else ''})", flush=True))
+    web.run_app(
+        create_app(s, args.interval_s),
+        host=args.host,
+        port=args.port,
+        print=lambda *_: print(
+            f"dashboard on http://{args.host}:{args.port}/ (Redis {where}, prefix {s.redis_prefix!r}"
+            f"{', password required' if s.dashboard_password.get_secret_value() else ''})",
+            flush=True,
+        ),
+    )
     return 0

@@ -1,4 +1,5 @@
 """Bundles made for tests from a trained one."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The real services under test: their addresses, and serving a bundle on the real Triton."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,12 @@ import redis
 
 from devstack import StackConfig
 
-ENV_KEYS = ("EMOSTREAM_KAFKA_BOOTSTRAP", "EMOSTREAM_REDIS_URL", "EMOSTREAM_TRITON_GRPC_URL", "EMOSTREAM_TRITON_HTTP_URL")
+ENV_KEYS = (
+    "EMOSTREAM_KAFKA_BOOTSTRAP",
+    "EMOSTREAM_REDIS_URL",
+    "EMOSTREAM_TRITON_GRPC_URL",
+    "EMOSTREAM_TRITON_HTTP_URL",
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,13 @@ class OwnRedis:
     shared one. append_only=True keeps what was written across a restart (fsync on every write)."""
 
     def __init__(self, data_dir: Path, append_only: bool = False, password: str | None = None):
-        self.port, self.dir, self.append_only, self.password, self.proc = free_port(), data_dir, append_only, password, None
+        self.port, self.dir, self.append_only, self.password, self.proc = (
+            free_port(),
+            data_dir,
+            append_only,
+            password,
+            None,
+        )
 
     @property
     def url(self) -> str:
@@ -85,8 +97,23 @@ class OwnRedis:
     def start(self) -> None:
         aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.append_only else ["--appendonly", "no"]
         auth = ["--requirepass", self.password] if self.password else []
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                                      *aof, *auth, "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                *aof,
+                *auth,
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(lambda: self.client().ping(), 10, "redis")
 
     def stop(self) -> None:

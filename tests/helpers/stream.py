@@ -1,4 +1,5 @@
 """Stream-test helpers: real worker processes on their own topics, a local image server with failure routes."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,12 @@ def worker_metric(port: int, name: str, **labels) -> float:
     """Sum of a worker's Prometheus samples called `name` whose labels include `labels`."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == name and labels.items() <= s.labels.items())
+    return sum(
+        s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
 
 
 class ImageHandler(BaseHTTPRequestHandler):
@@ -103,24 +108,41 @@ class WorkerEnv:
         return f"emo:{self.uid}:"
 
     def env(self, port: int, **extra) -> dict:
-        e = {**os.environ,
-             "EMOSTREAM_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap, "EMOSTREAM_REDIS_URL": self.stack.redis_url,
-             "EMOSTREAM_TRITON_GRPC_URL": self.stack.triton_grpc_url, "EMOSTREAM_TRITON_MODEL_PREFIX": self.prefix,
-             "EMOSTREAM_BUNDLE": str(self.bundle_path), "EMOSTREAM_TOPIC_POSTS": self.topics["posts"],
-             "EMOSTREAM_TOPIC_OUTPUT": self.topics["out"], "EMOSTREAM_TOPIC_DLQ": self.topics["dlq"],
-             "EMOSTREAM_APP_ID": f"emostream-{self.uid}", "EMOSTREAM_REDIS_PREFIX": self.redis_prefix,
-             "EMOSTREAM_WEB_PORT": str(port), "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
-             "EMOSTREAM_IMAGE_TIMEOUT_S": "1.5", "EMOSTREAM_IMAGE_MAX_BYTES": "1000000",
-             "EMOSTREAM_DATADIR": f"/tmp/emostream-faust-{self.uid}-{port}", "EMOSTREAM_PARTITIONS": "4",
-             "EMOSTREAM_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
+        e = {
+            **os.environ,
+            "EMOSTREAM_KAFKA_BOOTSTRAP": self.stack.kafka_bootstrap,
+            "EMOSTREAM_REDIS_URL": self.stack.redis_url,
+            "EMOSTREAM_TRITON_GRPC_URL": self.stack.triton_grpc_url,
+            "EMOSTREAM_TRITON_MODEL_PREFIX": self.prefix,
+            "EMOSTREAM_BUNDLE": str(self.bundle_path),
+            "EMOSTREAM_TOPIC_POSTS": self.topics["posts"],
+            "EMOSTREAM_TOPIC_OUTPUT": self.topics["out"],
+            "EMOSTREAM_TOPIC_DLQ": self.topics["dlq"],
+            "EMOSTREAM_APP_ID": f"emostream-{self.uid}",
+            "EMOSTREAM_REDIS_PREFIX": self.redis_prefix,
+            "EMOSTREAM_WEB_PORT": str(port),
+            "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
+            "EMOSTREAM_IMAGE_TIMEOUT_S": "1.5",
+            "EMOSTREAM_IMAGE_MAX_BYTES": "1000000",
+            "EMOSTREAM_DATADIR": f"/tmp/emostream-faust-{self.uid}-{port}",
+            "EMOSTREAM_PARTITIONS": "4",
+            "EMOSTREAM_LOG_LEVEL": "info",
+            "PYTHONUNBUFFERED": "1",
+        }
         e.update(extra)
         return e
 
     def start_worker(self, log_dir: Path, **extra) -> tuple[subprocess.Popen, int]:
         port = free_port()
         log = open(log_dir / f"worker-{self.uid}-{port}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=self.env(port, **extra), cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            env=self.env(port, **extra),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         self.ports.append(port)
         deadline = time.monotonic() + 120
@@ -147,8 +169,13 @@ class WorkerEnv:
 
     def collect(self, topic: str, n: int, timeout_s: float = 90, ids=None) -> list[dict]:
         """Read the topic from the beginning until n records, or until every id in `ids` was seen, or the timeout."""
-        c = KafkaConsumer(self.topics[topic], bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
-                          auto_offset_reset="earliest", consumer_timeout_ms=500)
+        c = KafkaConsumer(
+            self.topics[topic],
+            bootstrap_servers=self.stack.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=500,
+        )
         out, seen, deadline = [], set(), time.monotonic() + timeout_s
         want = set(ids or ())
         while time.monotonic() < deadline:
@@ -170,5 +197,3 @@ class WorkerEnv:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-
-

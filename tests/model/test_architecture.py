@@ -1,4 +1,5 @@
 """Layer shapes of paper section 3.1 and the masking of section 3.2."""
+
 import torch
 import torch.nn.functional as F
 
@@ -30,7 +31,9 @@ def test_layer_shapes_follow_section_3_1():
     assert all(c.out_channels == 100 and c.in_channels == 300 for c in net.text.convs)
     assert net.text.dropout.p == 0.25
     assert net.text.fc.in_features == 900 and net.text.fc.out_features == 300
-    assert net.tags.embed.embedding_dim == 250 and net.tags.conv.kernel_size == (1,) and net.tags.conv.out_channels == 300
+    assert (
+        net.tags.embed.embedding_dim == 250 and net.tags.conv.kernel_size == (1,) and net.tags.conv.out_channels == 300
+    )
     assert sorted(net.heads) == sorted(COMBO_NAMES) and len(net.heads) == 7
     for combo, head in net.heads.items():
         linears = [m for m in head.trunk if isinstance(m, torch.nn.Linear)]
@@ -72,9 +75,9 @@ def test_loss_is_the_sum_of_present_heads():
             rows, e, s = out[combo]
             j = rows.tolist().index(i)
             if emo[i] != MISSING:
-                expected += F.cross_entropy(e[j:j + 1], emo[i:i + 1]).item()
+                expected += F.cross_entropy(e[j : j + 1], emo[i : i + 1]).item()
             if sent[i] != MISSING:
-                expected += F.cross_entropy(s[j:j + 1], sent[i:i + 1]).item()
+                expected += F.cross_entropy(s[j : j + 1], sent[i : i + 1]).item()
     assert abs(loss.item() - expected / 4) < 1e-5
     assert abs(sum(parts.values()) - loss.item()) < 1e-5
     # rows 1 and 3 cannot feed any bimodal head

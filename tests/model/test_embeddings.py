@@ -1,4 +1,5 @@
 """Word vectors from local files in every supported format, using the real vectors gensim ships in its test data."""
+
 from pathlib import Path
 
 import gensim
@@ -11,8 +12,15 @@ from model.tokenizer import Vocab
 TD = Path(gensim.__file__).parent / "test" / "test_data"
 
 
-@pytest.mark.parametrize("name,dim", [("euclidean_vectors.bin", 10), ("lee_fasttext.vec", 10), ("test_glove.txt", 50),
-                                      ("EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt", 300)])
+@pytest.mark.parametrize(
+    "name,dim",
+    [
+        ("euclidean_vectors.bin", 10),
+        ("lee_fasttext.vec", 10),
+        ("test_glove.txt", 50),
+        ("EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt", 300),
+    ],
+)
 def test_formats_load(name, dim):
     kv = load_keyed_vectors(TD / name)
     assert kv.vector_size == dim and len(kv) > 10

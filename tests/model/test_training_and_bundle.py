@@ -1,4 +1,5 @@
 """A short real training run on the demo data lifts every head above chance; the bundle round-trips exactly."""
+
 import json
 
 import numpy as np
@@ -36,8 +37,7 @@ def test_round_trip_gives_identical_predictions(demo_bundle):
     exs = split_of(read_manifest(demo_bundle.manifest))["test"][:40]
     data, _ = encode(exs, a.tokenizer, demo_bundle.manifest.parent, a.image_size, progress=False)
     for i in range(len(data)):
-        post = {"text": exs[i].text, "tags": exs[i].tags,
-                "image": data.images[i].numpy() if data.mask[i, 0] else None}
+        post = {"text": exs[i].text, "tags": exs[i].tags, "image": data.images[i].numpy() if data.mask[i, 0] else None}
         pa, pb = a.predict(post), b.predict(post)
         assert pa == pb
         assert pa["head"] == "image_text_tags"

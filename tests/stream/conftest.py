@@ -1,4 +1,5 @@
 """Fixtures of the stream tests: a local image server with failure routes and one worker process on fresh topics."""
+
 from __future__ import annotations
 
 import threading

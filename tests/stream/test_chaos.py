@@ -1,5 +1,6 @@
 """Workers killed on a schedule while posts stream in (SIGTERM and SIGKILL alternating, a replacement started each
 time, as Faust's own stress tests do): afterwards every post is on the output topic and counted once in Redis."""
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,19 @@ def test_workers_killed_on_a_schedule_lose_and_double_count_nothing(stack, serve
     rng = random.Random(7)
     env = WorkerEnv(stack, served.bundle_path, served.prefix)
     ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
-    posts = [{"id": f"c{i}-{env.uid}", "text": f"storm night number {i}" if i % 2 else f"sunny beach {i}",
-              "tags": ["chaos", f"t{i % 5}"]} for i in range(POSTS)]
+    posts = [
+        {
+            "id": f"c{i}-{env.uid}",
+            "text": f"storm night number {i}" if i % 2 else f"sunny beach {i}",
+            "tags": ["chaos", f"t{i % 5}"],
+        }
+        for i in range(POSTS)
+    ]
 
     def produce():
         t0 = time.monotonic()
         for i in range(0, POSTS, 25):
-            env.produce(posts[i:i + 25])
+            env.produce(posts[i : i + 25])
             time.sleep(max(0.0, t0 + (i + 25) / RATE - time.monotonic()))
 
     try:

@@ -1,5 +1,6 @@
 """The dashboard against the real stack: JSON API equals Redis, and headless Chromium shows the right counts,
 updates the feed without a reload, and shows a stale indicator while its Redis is down, recovering after."""
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,14 @@ def live(stack, served, own_redis, image_server, tmp_path_factory):
     logs = tmp_path_factory.mktemp("dash-logs")
     env.start_worker(logs, EMOSTREAM_REDIS_URL=own_redis.url)
     port = free_port()
-    dash = subprocess.Popen([sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
-                            env=env.env(0, EMOSTREAM_REDIS_URL=own_redis.url), cwd=ROOT, start_new_session=True,
-                            stdout=open(logs / "dashboard.log", "wb"), stderr=subprocess.STDOUT)
+    dash = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
+        env=env.env(0, EMOSTREAM_REDIS_URL=own_redis.url),
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=open(logs / "dashboard.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     wait_for(lambda: get_json(f"http://127.0.0.1:{port}/health")["ok"], 30, "dashboard health")
     yield env, f"http://127.0.0.1:{port}", own_redis.client()
     os.killpg(dash.pid, signal.SIGTERM)
@@ -50,7 +56,11 @@ def _posts(env, n, start, image_server=None):
     texts = ["A happy party with music", "Fear and danger, a warning of fire", "calm home family", "angry protest"]
     out = []
     for i in range(start, start + n):
-        p = {"id": f"dash{i}-{env.uid}", "text": texts[i % 4], "tags": [["fun", "party"], ["fire", "news"], ["home"], ["news"]][i % 4]}
+        p = {
+            "id": f"dash{i}-{env.uid}",
+            "text": texts[i % 4],
+            "tags": [["fun", "party"], ["fire", "news"], ["home"], ["news"]][i % 4],
+        }
         if image_server and i % 5 == 0:
             p["image_url"] = f"{image_server}/missing.jpg"  # degraded, shown in the feed
         out.append(p)
@@ -62,7 +72,11 @@ def test_json_api_matches_redis(live, image_server):
     posts = _posts(env, 24, 0, image_server)
     env.produce(posts + [b"{broken"])
     p = env.redis_prefix
-    wait_for(lambda: int(r.hget(p + "totals", "posts") or 0) == 24 and int(r.hget(p + "totals", "dead:bad_json") or 0) == 1, 60, "aggregates")
+    wait_for(
+        lambda: int(r.hget(p + "totals", "posts") or 0) == 24 and int(r.hget(p + "totals", "dead:bad_json") or 0) == 1,
+        60,
+        "aggregates",
+    )
     s = get_json(base + "/api/summary")
     totals = r.hgetall(p + "totals")
     assert s["totals"]["posts"] == 24
@@ -90,9 +104,19 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
     env, base, r = live
     p = env.redis_prefix
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(base + "/")
         page.wait_for_selector("#status[data-state=live]", timeout=20000)

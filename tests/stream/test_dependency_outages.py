@@ -2,6 +2,7 @@
 and once the model is back every post is published. Redis: labels keep flowing to the output topic, only the
 aggregator waits, and once Redis is back every post is counted exactly once. Nothing dropped, nothing
 dead-lettered, nothing double-counted."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ def test_redis_outage_delays_only_the_aggregates(stack, served, tmp_path):
     totals = f"{env.redis_prefix}totals"
     client = r.client()
     try:
-        _, port = env.start_worker(tmp_path, EMOSTREAM_REDIS_URL=r.url,
-                                   EMOSTREAM_MAX_BATCH=str(MAX_BATCH), EMOSTREAM_RETRY_MAX_BACKOFF_S="1")
+        _, port = env.start_worker(
+            tmp_path, EMOSTREAM_REDIS_URL=r.url, EMOSTREAM_MAX_BATCH=str(MAX_BATCH), EMOSTREAM_RETRY_MAX_BACKOFF_S="1"
+        )
         before = [{"id": f"a{i}-{env.uid}", "text": f"calm quiet lake {i}", "tags": ["lake"]} for i in range(40)]
         env.produce(before)
         wait_for(lambda: int(client.hget(totals, "posts") or 0) == len(before), 90, "the first posts counted")

@@ -1,5 +1,6 @@
 """Rolling a new model version under a running worker: the worker pauses (no output from a model of another
 bundle, /health says why) and resumes, losing nothing, once restarted with the new bundle."""
+
 from __future__ import annotations
 
 import time

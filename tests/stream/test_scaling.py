@@ -1,4 +1,5 @@
 """Two workers in one consumer group over a 4-partition topic; SIGKILL one mid-stream: every post still comes out."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,10 @@ def test_two_workers_and_a_killed_one_lose_nothing(stack, served, tmp_path):
         first, p1 = env.start_worker(tmp_path, EMOSTREAM_MAX_BATCH="16")
         second, p2 = env.start_worker(tmp_path, EMOSTREAM_MAX_BATCH="16")
         time.sleep(5)  # let the group settle with both members
-        posts = [{"id": f"s{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun", f"t{i % 7}"]} for i in range(600)]
+        posts = [
+            {"id": f"s{i}-{env.uid}", "text": f"happy party number {i}", "tags": ["fun", f"t{i % 7}"]}
+            for i in range(600)
+        ]
         env.produce(posts[:300])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(env.collect("out", 10**6, timeout_s=1)) < 60:

@@ -1,4 +1,5 @@
 """Posts through the real worker, Kafka, Triton and Redis: heads, parity, degraded images, dead letters, aggregates."""
+
 from __future__ import annotations
 
 import json
@@ -50,15 +51,26 @@ def test_all_combinations_right_head_and_parity(pipeline_env, image_server, demo
         assert r["meta"] == {"source": "test"} and r["latency_ms"] > 0
         image = None
         if "image_url" in post:
-            image = decode_image((demo_bundle.manifest.parent / "images" / post["image_url"].rsplit("/", 1)[1]).read_bytes(), bundle.image_size)
+            image = decode_image(
+                (demo_bundle.manifest.parent / "images" / post["image_url"].rsplit("/", 1)[1]).read_bytes(),
+                bundle.image_size,
+            )
         want = bundle.predict({"text": post.get("text"), "tags": post.get("tags"), "image": image})
         assert r["emotion"] == want["emotion"] and r["sentiment"] == want["sentiment"]
         for k, v in want["emotion_scores"].items():
             assert abs(r["emotion_scores"][k] - v) < 1e-4
 
 
-@pytest.mark.parametrize("path,reason", [("/missing.jpg", "http_404"), ("/slow.jpg", "timeout"), ("/big.jpg", "too_large"),
-                                         ("/text.jpg", "not_an_image"), ("/to-private.jpg", "blocked_address")])
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        ("/missing.jpg", "http_404"),
+        ("/slow.jpg", "timeout"),
+        ("/big.jpg", "too_large"),
+        ("/text.jpg", "not_an_image"),
+        ("/to-private.jpg", "blocked_address"),
+    ],
+)
 def test_image_failures_degrade_to_the_other_modalities(pipeline_env, image_server, path, reason):
     env = pipeline_env
     pid = f"deg-{reason}-{env.uid}"
@@ -78,10 +90,15 @@ def test_private_address_refused_without_connecting(pipeline_env):
 
 def test_malformed_posts_go_to_the_dlq_and_the_worker_keeps_going(pipeline_env):
     env = pipeline_env
-    bad = [b"{not json", json.dumps({"id": "nomod-" + env.uid}).encode(), json.dumps([1, 2]).encode(),
-           json.dumps({"id": "types-" + env.uid, "text": 42, "tags": "notalist"}).encode(),
-           json.dumps({"id": "big-" + env.uid, "text": "x" * 20000}).encode(),
-           json.dumps({"id": "url-" + env.uid, "image_url": "file:///etc/passwd"}).encode(), b"\xff\xfe"]
+    bad = [
+        b"{not json",
+        json.dumps({"id": "nomod-" + env.uid}).encode(),
+        json.dumps([1, 2]).encode(),
+        json.dumps({"id": "types-" + env.uid, "text": 42, "tags": "notalist"}).encode(),
+        json.dumps({"id": "big-" + env.uid, "text": "x" * 20000}).encode(),
+        json.dumps({"id": "url-" + env.uid, "image_url": "file:///etc/passwd"}).encode(),
+        b"\xff\xfe",
+    ]
     env.produce(bad + [{"id": "after-" + env.uid, "text": "still alive"}])
     dead = env.collect("dlq", len(bad), timeout_s=30)
     reasons = {(d.get("original") or d.get("original_base64"))[:20]: d["reason"] for d in dead}
@@ -99,8 +116,12 @@ def test_malformed_posts_go_to_the_dlq_and_the_worker_keeps_going(pipeline_env):
 
 def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, stack):
     env = pipeline_env
-    posts = [{"id": f"agg{i}-{env.uid}", "text": t, "tags": tags} for i, (t, tags) in enumerate(
-        [("happy party", ["fun", "party"]), ("angry protest", ["news"]), ("calm home family #home", None)] * 10)]
+    posts = [
+        {"id": f"agg{i}-{env.uid}", "text": t, "tags": tags}
+        for i, (t, tags) in enumerate(
+            [("happy party", ["fun", "party"]), ("angry protest", ["news"]), ("calm home family #home", None)] * 10
+        )
+    ]
     env.produce(posts)
     ids = {p["id"] for p in posts}
     got = [r for r in env.collect("out", 10**6, timeout_s=30, ids=ids) if r["id"] in ids]
@@ -118,11 +139,16 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
         return t
 
     want = truth()
-    wait_for(lambda: {k: int(v) for k, v in r.hgetall(keys.totals).items()} == dict(want), 30, "Redis totals == outputs")
+    wait_for(
+        lambda: {k: int(v) for k, v in r.hgetall(keys.totals).items()} == dict(want), 30, "Redis totals == outputs"
+    )
     tag_counts = Counter()
     for rec in {x["id"]: x for x in env.collect("out", 10**6, timeout_s=2)}.values():
         tag_counts.update((t, rec["emotion"]) for t in set(rec["tags"]))
-    assert ("home", next(x["emotion"] for x in got if x["id"] == f"agg2-{env.uid}")) in tag_counts  # a hashtag in the text
+    assert (
+        "home",
+        next(x["emotion"] for x in got if x["id"] == f"agg2-{env.uid}"),
+    ) in tag_counts  # a hashtag in the text
     for (tag, emotion), n in tag_counts.items():
         assert r.zscore(keys.top(emotion), tag) == n
     env.produce(posts)  # replay: at-least-once delivery may do this after a crash
@@ -139,8 +165,19 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
 def test_health_and_metrics(pipeline_env):
     port = pipeline_env.ports[0]
     health = worker_health(port)
-    assert health == {**health, "ok": True, "problems": [], "kafka_assigned": True, "triton_ready": True, "waiting_on": None}
-    assert health["aggregator"]["running"] and health["aggregator"]["waiting_on"] is None and health["aggregator"]["applied"] > 0
+    assert health == {
+        **health,
+        "ok": True,
+        "problems": [],
+        "kafka_assigned": True,
+        "triton_ready": True,
+        "waiting_on": None,
+    }
+    assert (
+        health["aggregator"]["running"]
+        and health["aggregator"]["waiting_on"] is None
+        and health["aggregator"]["applied"] > 0
+    )
     assert health["stats"]["posts_in"] > 0 and health["oldest_batch_s"] < 5
     assert worker_metric(port, "emostream_posts_in_total") > 0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:

@@ -1,4 +1,6 @@
-"""The exported model on the real Triton: parity with PyTorch for all seven heads, dynamic batching, typed errors, reload."""
+"""The exported model on the real Triton: parity with PyTorch for all seven heads, dynamic batching, typed errors,
+reload."""
+
 from __future__ import annotations
 
 import asyncio

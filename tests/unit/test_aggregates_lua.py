@@ -1,5 +1,6 @@
 """The aggregator's Lua scripts against a bare redis-server in cluster mode (one node holding every slot): a script
 touching keys of two hash slots fails here as it would on Redis Cluster."""
+
 import asyncio
 import json
 import subprocess
@@ -18,9 +19,27 @@ from tests.helpers.services import free_port, wait_for
 @pytest.fixture(scope="module")
 def cluster_node(tmp_path_factory):
     d, port = tmp_path_factory.mktemp("redis-cluster"), free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                             "--cluster-config-file", str(d / "nodes.conf"), "--save", "", "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(d / "nodes.conf"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(d),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     r = redis.Redis(port=port)
     wait_for(lambda: r.ping(), 10, "redis")
     r.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
@@ -31,8 +50,16 @@ def cluster_node(tmp_path_factory):
 
 
 def post(i, emotion="awe", tags=("a",), degraded=(), at=None):
-    rec = {"id": f"p{i}", "emotion": emotion, "sentiment": "positive", "head": "text", "tags": list(tags), "meta": {"x": 1},
-           "degraded": [{"modality": m, "reason": r} for m, r in degraded], "processed_at": "2026-11-28T04:00:00+00:00"}
+    rec = {
+        "id": f"p{i}",
+        "emotion": emotion,
+        "sentiment": "positive",
+        "head": "text",
+        "tags": list(tags),
+        "meta": {"x": 1},
+        "degraded": [{"modality": m, "reason": r} for m, r in degraded],
+        "processed_at": "2026-11-28T04:00:00+00:00",
+    }
     return LabelledPost.from_record(json.dumps(rec).encode())
 
 
@@ -43,18 +70,37 @@ def apply(port, prefix, posts, dead=(), **settings):
             return await Aggregates(Settings(redis_prefix=prefix, **settings), client).apply(list(posts), list(dead))
         finally:
             await client.aclose()
+
     return asyncio.run(go())
 
 
 def test_counts_once_per_post_and_per_dead_offset(cluster_node):
     k, r = RedisKeys("{t1}:"), redis.Redis(port=cluster_node, decode_responses=True)
-    dl = DeadLetterSeen.from_record(json.dumps({"reason": "bad_json", "at": "2026-11-28T04:00:01+00:00",
-                                                "source": {"topic": "posts", "partition": 1, "offset": 7}}).encode(), "dlq:0:0")
-    assert apply(cluster_node, k.prefix, [post(1, degraded=[("image", "http_404")]), post(2, "fear", ("a", "b"))], [dl]) == [True] * 3
+    dl = DeadLetterSeen.from_record(
+        json.dumps(
+            {
+                "reason": "bad_json",
+                "at": "2026-11-28T04:00:01+00:00",
+                "source": {"topic": "posts", "partition": 1, "offset": 7},
+            }
+        ).encode(),
+        "dlq:0:0",
+    )
+    assert (
+        apply(cluster_node, k.prefix, [post(1, degraded=[("image", "http_404")]), post(2, "fear", ("a", "b"))], [dl])
+        == [True] * 3
+    )
     assert apply(cluster_node, k.prefix, [post(1), post(2, "fear")], [dl]) == [False] * 3  # redelivered: skipped
     totals = r.hgetall(k.totals)
-    assert totals == {"posts": "2", "emotion:awe": "1", "emotion:fear": "1", "sentiment:positive": "2", "head:text": "2",
-                      "degraded:image:http_404": "1", "dead:bad_json": "1"}
+    assert totals == {
+        "posts": "2",
+        "emotion:awe": "1",
+        "emotion:fear": "1",
+        "sentiment:positive": "2",
+        "head:text": "2",
+        "degraded:image:http_404": "1",
+        "dead:bad_json": "1",
+    }
     assert r.zscore(k.top("fear"), "b") == 1 and r.zscore(k.top("awe"), "a") == 1
     assert "meta" not in json.loads(r.xrevrange(k.recent, count=1)[0][1]["json"])
     assert 0 < r.ttl(k.seen("p1")) <= Settings().seen_ttl_s and r.ttl(k.seen_dead("posts:1:7")) > 0
@@ -68,8 +114,23 @@ def test_a_prefix_without_hash_tag_is_refused_in_cluster_mode(cluster_node):
 def test_buckets_follow_the_records_time_and_expire(cluster_node):
     k, r = RedisKeys("{t2}:"), redis.Redis(port=cluster_node, decode_responses=True)
     apply(cluster_node, k.prefix, [post(1)], bucket_s=10, bucket_ttl_s=60)
-    t = int(LabelledPost.from_record(json.dumps({"id": "x", "emotion": "awe", "sentiment": "positive", "head": "text",
-                                                 "processed_at": "2026-11-28T04:00:00+00:00"}).encode()).at) // 10 * 10
+    t = (
+        int(
+            LabelledPost.from_record(
+                json.dumps(
+                    {
+                        "id": "x",
+                        "emotion": "awe",
+                        "sentiment": "positive",
+                        "head": "text",
+                        "processed_at": "2026-11-28T04:00:00+00:00",
+                    }
+                ).encode()
+            ).at
+        )
+        // 10
+        * 10
+    )
     assert r.hget(k.bucket(t), "posts") == "1" and 0 < r.ttl(k.bucket(t)) <= 60
 
 
@@ -84,7 +145,9 @@ def test_bytes_per_post_stay_bounded(cluster_node):
     k, r = RedisKeys("{t4}:"), redis.Redis(port=cluster_node)
     before = r.info("memory")["used_memory"]
     for start in range(0, 5000, 500):
-        apply(cluster_node, k.prefix, [post(i, tags=[f"t{i % 50}", f"u{i % 7}", "x"]) for i in range(start, start + 500)])
+        apply(
+            cluster_node, k.prefix, [post(i, tags=[f"t{i % 50}", f"u{i % 7}", "x"]) for i in range(start, start + 500)]
+        )
     per_post = (r.info("memory")["used_memory"] - before) / 5000
     assert per_post < 200, f"{per_post:.0f} bytes per post"
 
@@ -96,6 +159,7 @@ def test_heartbeat_registry_without_scan(cluster_node):
         client = aioredis.Redis(port=cluster_node)
         await Aggregates(Settings(redis_prefix=k.prefix), client).heartbeat("w1", {"posts_in": 3}, lag=5)
         await client.aclose()
+
     asyncio.run(go())
     assert r.zscore(k.workers, "w1") == pytest.approx(time.time(), abs=5) and r.hget(k.worker("w1"), "posts_in") == "3"
     assert 0 < r.ttl(k.worker("w1")) <= 30 and r.hget(k.lag, "total") == "5"

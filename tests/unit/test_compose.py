@@ -1,4 +1,5 @@
 """docker-compose.yml cannot run here (no Docker engine): check what can be checked of it."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,7 @@ import yaml
 
 from devstack import StackConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 
@@ -83,7 +84,10 @@ def test_schema_check_can_fail():
     import pytest
 
     schema = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())
-    bad = {**COMPOSE, "services": {**SERVICES, "worker": {**SERVICES["worker"], "depends_on": {"kafka": {"condition": "whenever"}}}}}
+    bad = {
+        **COMPOSE,
+        "services": {**SERVICES, "worker": {**SERVICES["worker"], "depends_on": {"kafka": {"condition": "whenever"}}}},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
 
@@ -99,7 +103,11 @@ def test_every_file_the_compose_file_mounts_exists():
 def test_env_example_lists_every_variable_the_compose_file_reads():
     text = (ROOT / "docker-compose.yml").read_text()
     used = set(re.findall(r"\$\{([A-Z_]+)", text))
-    example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")}
+    example = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert used <= example, f"missing in .env.example: {sorted(used - example)}"
 
 
@@ -110,11 +118,18 @@ def test_monitoring_and_training_are_profiles_and_grafana_dashboard_is_provision
     assert SERVICES["trainer"]["profiles"] == ["train"]
     prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
-    assert jobs["emostream-worker"]["dns_sd_configs"][0]["port"] == int(SERVICES["worker"]["environment"]["EMOSTREAM_WEB_PORT"])
+    assert jobs["emostream-worker"]["dns_sd_configs"][0]["port"] == int(
+        SERVICES["worker"]["environment"]["EMOSTREAM_WEB_PORT"]
+    )
     dash = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "emostream.json").read_text())
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
     from stream import metrics
 
-    for m in ("emostream_posts_in_total", "emostream_consumer_lag", "emostream_dead_letters_total", "emostream_end_to_end_seconds"):
+    for m in (
+        "emostream_posts_in_total",
+        "emostream_consumer_lag",
+        "emostream_dead_letters_total",
+        "emostream_end_to_end_seconds",
+    ):
         assert m.removesuffix("_total") in exprs
         assert any(c._name == m.removesuffix("_total") for c in vars(metrics).values() if hasattr(c, "_name"))

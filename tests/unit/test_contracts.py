@@ -1,4 +1,5 @@
 """The contracts module: combinations as a type, Triton names, Redis keys; and nobody else spells them."""
+
 import re
 import subprocess
 import sys
@@ -31,13 +32,23 @@ def test_combo_of_any_order_and_parse_strictly():
 
 def test_subsets_largest_first():
     assert [c.name for c in TRIMODAL.subsets()] == [
-        "image_text_tags", "image_text", "image_tags", "text_tags", "image", "text", "tags"]
+        "image_text_tags",
+        "image_text",
+        "image_tags",
+        "text_tags",
+        "image",
+        "text",
+        "tags",
+    ]
 
 
 def test_model_names_and_tensors():
     names = tc.model_names("p_")
     assert names[:3] == ["p_image_encoder", "p_text_encoder", "p_tags_encoder"] and len(names) == 3 + 7 + 7
-    assert tc.ensemble_name(TRIMODAL, "p_") == "p_emotion_image_text_tags" and tc.head_name(Combo.parse("text")) == "head_text"
+    assert (
+        tc.ensemble_name(TRIMODAL, "p_") == "p_emotion_image_text_tags"
+        and tc.head_name(Combo.parse("text")) == "head_text"
+    )
     assert tc.INPUTS["text"].config_type == "TYPE_INT64" and tc.input_dims("image", 224, 150, 10) == [224, 224, 3]
     assert [(t.name, n) for t, n in tc.OUTPUTS] == [("emotion_probs", 8), ("sentiment_probs", 2)]
 
@@ -50,13 +61,25 @@ def test_the_triton_runner_reads_the_contracts_parameter_key():
 
 def test_redis_keys_share_the_prefix_hash_tag():
     k = RedisKeys()
-    keys = [k.seen("x"), k.seen_dead("t:0:1"), k.totals, k.bucket(10), k.buckets, k.top("awe"), k.recent, k.workers,
-            k.worker("w"), k.lag]
+    keys = [
+        k.seen("x"),
+        k.seen_dead("t:0:1"),
+        k.totals,
+        k.bucket(10),
+        k.buckets,
+        k.top("awe"),
+        k.recent,
+        k.workers,
+        k.worker("w"),
+        k.lag,
+    ]
     assert all(key.startswith("{emo}:") for key in keys) and len(set(keys)) == len(keys)
 
 
-SPELLINGS = re.compile(r'"text_ids"|"tag_ids"|"emotion_probs"|"sentiment_probs"|_features"|emotion_\{|head_\{|_encoder"'
-                       r'|"seen:|"top:|"bucket:|"worker:|"emo:|\.split\("_"\)')
+SPELLINGS = re.compile(
+    r'"text_ids"|"tag_ids"|"emotion_probs"|"sentiment_probs"|_features"|emotion_\{|head_\{|_encoder"'
+    r'|"seen:|"top:|"bucket:|"worker:|"emo:|\.split\("_"\)'
+)
 
 
 def test_no_other_module_spells_a_contract():
@@ -73,7 +96,10 @@ def test_import_graph_floors():
     """contracts imports nothing of the project; stream/ never imports torch (the worker image has none)."""
     for path in (ROOT / "contracts").glob("*.py"):
         assert not re.search(r"^\s*(from|import) (model|stream|devstack|bench)\b", path.read_text(), re.M), path
-    modules = sorted(f"stream.{p.relative_to(ROOT / 'stream').with_suffix('').as_posix().replace('/', '.')}"
-                     for p in (ROOT / "stream").rglob("*.py") if p.name != "__main__.py")
+    modules = sorted(
+        f"stream.{p.relative_to(ROOT / 'stream').with_suffix('').as_posix().replace('/', '.')}"
+        for p in (ROOT / "stream").rglob("*.py")
+        if p.name != "__main__.py"
+    )
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nsys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, "a stream module imports torch"

@@ -1,4 +1,5 @@
 """Image decoding of untrusted bytes: allowed formats only, size checked from the header, damage is an error."""
+
 import io
 import struct
 import subprocess
@@ -20,8 +21,10 @@ def encode(img: Image.Image, fmt: str, **kw) -> bytes:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height, followed by a tiny IDAT: a decompression bomb's header."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
@@ -39,8 +42,18 @@ def test_other_formats_are_refused(fmt):
         decode_image(encode(Image.new("RGB", (32, 32)), fmt), 64)
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image", b"\xff\xd8\xff" + b"\0" * 100, b"\x89PNG\r\n\x1a\n" + b"\0" * 50,
-                                  b"GIF89a" + b"\xff" * 20, b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"BM" + b"\xff" * 60])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not an image",
+        b"\xff\xd8\xff" + b"\0" * 100,
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 50,
+        b"GIF89a" + b"\xff" * 20,
+        b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+        b"BM" + b"\xff" * 60,
+    ],
+)
 def test_damaged_bytes_are_decode_errors(data):
     with pytest.raises(ImageDecodeError):
         decode_image(data, 64)
@@ -85,7 +98,9 @@ def test_jpegs_may_be_larger_and_decode_at_reduced_scale(tmp_path):
     res = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True, check=True)
     grew_kib, shape = res.stdout.split(" ", 1)
     assert shape.strip() == "(224, 224, 3)"
-    assert int(grew_kib) < 40_000, f"decoding grew the process by {grew_kib} KiB; a full decode is {3 * side * side // 1024} KiB"
+    assert int(grew_kib) < 40_000, (
+        f"decoding grew the process by {grew_kib} KiB; a full decode is {3 * side * side // 1024} KiB"
+    )
     with pytest.raises(ImageDecodeError, match="exceeds"):
         decode_image(png_header_only(side, side), 224)
 

@@ -1,5 +1,6 @@
 """The pipeline's pure logic with a fake Triton client and image fetcher (no services): every input ends as exactly
 one output or one dead letter; routing, chunking, rejection handling and what is retried."""
+
 import asyncio
 import json
 from dataclasses import replace
@@ -18,8 +19,19 @@ from stream.settings import Settings
 from stream.triton_client import BadRequest, InferResult, ModelUnavailable
 
 TOK = Tokenizer(Vocab(["<PAD>", "<UNK>", "happy", "party"]), Vocab(["<PAD>", "<UNK>", "fun"]), 150, 10)
-BUNDLE = BundleInfo(path=None, version="v1", emotions=("a", "b"), sentiments=("neg", "pos"), combos=COMBOS, image_size=8,
-                    max_words=150, max_tags=10, tokenizer=TOK, meta={}, head_examples={c: 10 for c in COMBOS})
+BUNDLE = BundleInfo(
+    path=None,
+    version="v1",
+    emotions=("a", "b"),
+    sentiments=("neg", "pos"),
+    combos=COMBOS,
+    image_size=8,
+    max_words=150,
+    max_tags=10,
+    tokenizer=TOK,
+    meta={},
+    head_examples={c: 10 for c in COMBOS},
+)
 
 
 class FakeClient:
@@ -35,7 +47,9 @@ class FakeClient:
         if self.reject(combo, arrays):
             raise BadRequest("rejected")
         self.calls.append((combo, n))
-        return InferResult(np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32), np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32), "1")
+        return InferResult(
+            np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32), np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32), "1"
+        )
 
     async def check(self, bundle, combos=None):
         self.checks += 1
@@ -53,7 +67,10 @@ class FakeFetcher:
 def run(posts, client=None, bundle=BUNDLE, **settings):
     s = Settings(retry_max_backoff_s=0.01, **settings)
     pipe = Pipeline(s, bundle, client or FakeClient(), FakeFetcher(), asyncio.Event(), Waiting())
-    msgs = [Incoming(b"k", p if isinstance(p, bytes) else json.dumps(p).encode(), 1.0, "posts", 0, i) for i, p in enumerate(posts)]
+    msgs = [
+        Incoming(b"k", p if isinstance(p, bytes) else json.dumps(p).encode(), 1.0, "posts", 0, i)
+        for i, p in enumerate(posts)
+    ]
     return asyncio.run(pipe.process(msgs))
 
 
@@ -62,12 +79,20 @@ def records(result):
 
 
 def test_each_post_is_one_output_or_one_dead_letter():
-    posts = [{"id": "a", "text": "happy party"}, b"{bad", {"id": "b", "image_url": "http://x/broken.jpg"},
-             {"id": "c", "image_url": "http://x/bug.jpg", "text": "happy"}, {"id": "d", "tags": ["fun"], "image_url": "http://x/ok.jpg"}]
+    posts = [
+        {"id": "a", "text": "happy party"},
+        b"{bad",
+        {"id": "b", "image_url": "http://x/broken.jpg"},
+        {"id": "c", "image_url": "http://x/bug.jpg", "text": "happy"},
+        {"id": "d", "tags": ["fun"], "image_url": "http://x/ok.jpg"},
+    ]
     out, dead = records(run(posts))
     assert [o["id"] for o in out] == ["a", "d"] and out[1]["head"] == "image_tags"
-    assert [(d["reason"], d["stage"]) for d in dead] == [("bad_json", "parse"), ("no_usable_modality", "preprocess"),
-                                                          ("internal_error", "prepare")]
+    assert [(d["reason"], d["stage"]) for d in dead] == [
+        ("bad_json", "parse"),
+        ("no_usable_modality", "preprocess"),
+        ("internal_error", "prepare"),
+    ]
     assert [d["source"]["offset"] for d in dead] == [1, 2, 3]
 
 
@@ -88,7 +113,9 @@ def test_a_rejected_post_is_isolated_after_the_models_are_checked():
     posts = [{"id": str(i), "text": "happy happy"} for i in range(7)] + [{"id": "p", "text": "happy party"}]
     out, dead = records(run(posts, client))
     assert sorted(o["id"] for o in out) == [str(i) for i in range(7)]
-    assert [(d["reason"], d["stage"], json.loads(d["original"])["id"]) for d in dead] == [("inference_rejected", "infer", "p")]
+    assert [(d["reason"], d["stage"], json.loads(d["original"])["id"]) for d in dead] == [
+        ("inference_rejected", "infer", "p")
+    ]
     assert client.checks >= 1
 
 
@@ -118,8 +145,15 @@ def test_an_output_over_the_record_limit_is_a_dead_letter():
 
 def test_untrained_heads_route_to_the_largest_trained_one():
     text_only = replace(BUNDLE, head_examples={Combo.parse("text"): 100})
-    out, dead = records(run([{"id": "a", "text": "happy", "tags": ["fun"], "image_url": "http://x/ok.jpg"},
-                             {"id": "b", "tags": ["fun"]}], bundle=text_only))
+    out, dead = records(
+        run(
+            [
+                {"id": "a", "text": "happy", "tags": ["fun"], "image_url": "http://x/ok.jpg"},
+                {"id": "b", "tags": ["fun"]},
+            ],
+            bundle=text_only,
+        )
+    )
     assert out[0]["head"] == "text" and "text_tags head was not trained" in out[0]["head_reason"]
     assert out[0]["degraded"] == [{"modality": "image", "reason": "no_trained_head"}]  # not even fetched
     assert dead[0]["reason"] == "no_trained_head"

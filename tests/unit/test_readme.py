@@ -1,5 +1,6 @@
 """The README stays true: every table is well formed, the configuration table is the settings class cell by cell,
 its commands exist, and CI calls the README's test command."""
+
 import re
 from pathlib import Path
 

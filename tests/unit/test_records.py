@@ -1,4 +1,5 @@
 """Dead-letter records: the original bytes and key, bounded, with a truncation marker; never a failure themselves."""
+
 import base64
 import hashlib
 import json

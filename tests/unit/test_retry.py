@@ -1,4 +1,5 @@
 """The one retry policy: transient errors are retried with capped backoff; anything else propagates; a stop ends it."""
+
 import asyncio
 import time
 
@@ -22,7 +23,10 @@ async def test_retries_until_success_and_reports_what_it_waits_on():
             raise Down("not yet")
         return "ok"
 
-    assert await retry_transient("dep", flaky, transient=(Down,), stopping=asyncio.Event(), backoff=FAST, waiting=waiting) == "ok"
+    assert (
+        await retry_transient("dep", flaky, transient=(Down,), stopping=asyncio.Event(), backoff=FAST, waiting=waiting)
+        == "ok"
+    )
     assert len(calls) == 4 and waiting.dependency is None
 
 
@@ -47,7 +51,9 @@ async def test_stop_interrupts_a_long_backoff():
     asyncio.get_running_loop().call_later(0.2, stopping.set)
     t0 = time.monotonic()
     with pytest.raises(Stopped):
-        await retry_transient("dep", down, transient=(Down,), stopping=stopping, backoff=Backoff(first_s=60, max_s=60), waiting=waiting)
+        await retry_transient(
+            "dep", down, transient=(Down,), stopping=stopping, backoff=Backoff(first_s=60, max_s=60), waiting=waiting
+        )
     assert time.monotonic() - t0 < 2
     assert waiting.dependency == "dep" and "gone" in waiting.error and waiting.seconds() > 0
 

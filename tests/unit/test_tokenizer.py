@@ -1,4 +1,5 @@
 """Tokenizer edge cases: empty, unicode, hashtags, truncation at 150 words / 10 tags, unknown words, min_count."""
+
 from model.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, split_hashtags, words
 
 

@@ -1,4 +1,5 @@
 """Triton's errors classified: a rejected request is BadRequest (never retried as is); the rest is transient."""
+
 import pytest
 from tritonclient.utils import InferenceServerException
 
@@ -6,24 +7,33 @@ from contracts.combos import Combo
 from stream.triton_client import BadRequest, EmotionClient, ModelUnavailable
 
 
-@pytest.fixture(scope="module")
-def client():
-    return EmotionClient("127.0.0.1:1", prefix="p_")
+@pytest.fixture
+async def client():
+    c = EmotionClient("127.0.0.1:1", prefix="p_")
+    yield c
+    await c.close()
 
 
-@pytest.mark.parametrize("status,msg,kind", [
-    ("StatusCode.INVALID_ARGUMENT", "inference request batch-size must be <= 256", BadRequest),
-    ("StatusCode.INVALID_ARGUMENT", "unexpected shape for input 'text_ids'", BadRequest),
-    (None, "unexpected datatype TYPE_FP32 for inference input", BadRequest),
-    ("StatusCode.UNAVAILABLE", "failed to connect to all addresses", ModelUnavailable),
-    ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", ModelUnavailable),
-    ("StatusCode.NOT_FOUND", "Request for unknown model: 'p_emotion_text' is not found", ModelUnavailable),
-    ("StatusCode.UNAVAILABLE", "Request for unknown model: 'p_emotion_text' version 1 is not ready", ModelUnavailable),
-    ("StatusCode.INTERNAL", "onnxruntime failed", ModelUnavailable),
-    ("StatusCode.RESOURCE_EXHAUSTED", "queue full", ModelUnavailable),
-    ("StatusCode.SOMETHING_NEW", "never seen", ModelUnavailable),
-])
-def test_classification(client, status, msg, kind):
+@pytest.mark.parametrize(
+    "status,msg,kind",
+    [
+        ("StatusCode.INVALID_ARGUMENT", "inference request batch-size must be <= 256", BadRequest),
+        ("StatusCode.INVALID_ARGUMENT", "unexpected shape for input 'text_ids'", BadRequest),
+        (None, "unexpected datatype TYPE_FP32 for inference input", BadRequest),
+        ("StatusCode.UNAVAILABLE", "failed to connect to all addresses", ModelUnavailable),
+        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", ModelUnavailable),
+        ("StatusCode.NOT_FOUND", "Request for unknown model: 'p_emotion_text' is not found", ModelUnavailable),
+        (
+            "StatusCode.UNAVAILABLE",
+            "Request for unknown model: 'p_emotion_text' version 1 is not ready",
+            ModelUnavailable,
+        ),
+        ("StatusCode.INTERNAL", "onnxruntime failed", ModelUnavailable),
+        ("StatusCode.RESOURCE_EXHAUSTED", "queue full", ModelUnavailable),
+        ("StatusCode.SOMETHING_NEW", "never seen", ModelUnavailable),
+    ],
+)
+async def test_classification(client, status, msg, kind):
     err = client._classify(Combo.parse("text"), InferenceServerException(msg, status=status))
     assert type(err) is kind and "p_emotion_text" in str(err)
 

@@ -1,4 +1,5 @@
 """Smoke-test model for the python backend: y = 2 * x, one response per request."""
+
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
