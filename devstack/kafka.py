@@ -72,10 +72,17 @@ class Kafka:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{h}:{c.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://{h}:{c.kafka_port},CONTROLLER://{h}:{c.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{h}:{c.kafka_port}",
+            "listeners": f"PLAINTEXT://{h}:{c.kafka_port},CONTROLLER://{h}:{c.kafka_controller_port},"
+            f"SASL_PLAINTEXT://{h}:{c.kafka_sasl_port}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{c.kafka_port},SASL_PLAINTEXT://{h}:{c.kafka_sasl_port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            # a second listener with SASL/PLAIN authentication, so clients' SASL settings are tested for real
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'user_{c.kafka_sasl_user}="{c.kafka_sasl_password}";'
+            ),
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.data),
             "num.partitions": str(c.kafka_partitions),

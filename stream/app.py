@@ -27,19 +27,19 @@ from .retry import Stopped
 from .service import Classifier
 from .settings import Settings
 
-__all__ = ["WorkerApp", "hold_back"]
+__all__ = ["WorkerApp", "release"]
 
 log = logging.getLogger("emostream.worker")
 WORKER_NAME = f"{socket.gethostname()}-{os.getpid()}"
 
 
-def hold_back(events: Sequence) -> None:
-    """Keep these messages' offsets from ever being committed by this worker, so that the next owner of their
-    partitions processes them again. Faust's take_events acks every event of a batch when the batch's body ends, even
-    when it ends by an exception; marking the message acked here, without telling the consumer, turns that final ack
-    into a no-op, and the consumer commits only offsets it was told about."""
+async def release(stream, events: Sequence) -> None:
+    """Let the consumer commit these messages' offsets: called only once Kafka acknowledged every output and dead
+    letter of their batch. Until then nothing acks them (the batches come from `noack_take`), so a batch that fails,
+    is abandoned on a stop, or belongs to a worker that dies is processed again by the next owner of its partitions.
+    (Faust's `take_events` would ack a batch when the stream stops, even while it is still being processed.)"""
     for e in events:
-        e.message.acked = True
+        await stream.ack(e)
 
 
 def _incoming(event) -> Incoming:
@@ -105,12 +105,12 @@ class WorkerApp:
 
         @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
         async def classify(stream):
-            async for events in stream.take_events(s.max_batch, within=s.max_wait_s):
+            async for events in stream.noack_take(s.max_batch, within=s.max_wait_s):
                 try:
                     await worker.classifier.process([_incoming(e) for e in events])
-                except (Stopped, asyncio.CancelledError):
-                    hold_back(events)
-                    raise
+                except Stopped:
+                    return  # the worker is stopping: this batch stays un-acked
+                await release(stream, events)
 
         @app.service
         class Lifecycle(Service):

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.services import wait_for
+
 pytestmark = pytest.mark.stack
 ECHO = Path(__file__).parent / "triton_models" / "echo"
 
@@ -130,7 +132,14 @@ def test_triton_python_backend_http_grpc_and_dynamic_batching(stack, unique):
             t.start()
         for t in threads:
             t.join()
-        stats = grpc.get_inference_statistics(name, as_json=True)["model_stats"][0]
+        # Triton updates its statistics after answering: wait (bounded) until the count settles at what was sent
+        stats = {}
+
+        def counted() -> bool:
+            stats.update(grpc.get_inference_statistics(name, as_json=True)["model_stats"][0])
+            return int(stats["inference_count"]) >= 2 + 2 + 64
+
+        wait_for(counted, 10, "Triton's statistics to count every request", every_s=0.05)
         assert int(stats["inference_count"]) == 2 + 2 + 64
         assert int(stats["execution_count"]) < 66, stats  # fewer executions than requests: batches > 1
         grpc.close()

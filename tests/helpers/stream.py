@@ -105,7 +105,7 @@ class WorkerEnv:
 
     @property
     def redis_prefix(self):
-        return f"emo:{self.uid}:"
+        return f"{{emo-{self.uid}}}:"
 
     def env(self, port: int, **extra) -> dict:
         e = {

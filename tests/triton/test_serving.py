@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
+from contracts import triton as tc
 from contracts.combos import COMBO_NAMES, COMBOS, Combo
 from model.bundle import load_bundle
 from model.bundle_info import BundleInfo
 from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
 from tests.helpers.bundles import perturbed_copy
-from tests.helpers.services import serve_bundle, unserve
+from tests.helpers.services import serve_bundle, unserve, wait_for
 
 pytestmark = pytest.mark.stack
 TOL = 1e-5  # max abs difference of probabilities, ONNX (onnxruntime fp32) vs PyTorch fp32
@@ -71,13 +72,19 @@ async def test_dynamic_batching_merges_concurrent_requests(stack, served):
     bundle = load_bundle(served.bundle_path)
     client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
     http = httpclient.InferenceServerClient(stack.triton_http_url)
-    name = f"{served.prefix}text_encoder"
+    name = tc.encoder_name("text", served.prefix)
     before = http.get_inference_statistics(name)["model_stats"][0]
     try:
         await asyncio.gather(*(client.infer(TEXT_TAGS, _inputs(bundle, "text_tags", 1, seed=i)) for i in range(48)))
     finally:
         await client.close()
-    after = http.get_inference_statistics(name)["model_stats"][0]
+    after = {}
+
+    def counted() -> bool:  # Triton updates its statistics after answering: wait (bounded) until they settle
+        after.update(http.get_inference_statistics(name)["model_stats"][0])
+        return int(after["inference_count"]) - int(before["inference_count"]) >= 48
+
+    wait_for(counted, 10, "Triton's statistics to count every request", every_s=0.05)
     inferences = int(after["inference_count"]) - int(before["inference_count"])
     executions = int(after["execution_count"]) - int(before["execution_count"])
     assert inferences == 48
