@@ -18,7 +18,7 @@ def _config(bootstrap: str | dict[str, Any]) -> dict[str, Any]:
 
 def ensure_topics(bootstrap: str | dict[str, Any], topics: list[str], partitions: int) -> list[str]:
     """Create the topics that do not exist yet (replication 1 locally; compose's topic-init job does production)."""
-    admin = KafkaAdminClient(client_id="emostream-admin", **_config(bootstrap))
+    admin = KafkaAdminClient(client_id="emostream-admin", bootstrap_timeout_ms=10_000, **_config(bootstrap))
     try:
         existing = set(admin.list_topics())
         new = [t for t in topics if t not in existing]

@@ -14,6 +14,7 @@ import sys
 import threading
 
 from faust.worker import Worker
+from kafka.errors import KafkaError
 
 from model.bundle_info import BundleInfo
 
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         max_batch = asyncio.run(startup_check(s, bundle, load=args.load_models))
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KafkaError as e:
+        print(f"error: Kafka at {s.kafka_bootstrap} ({s.kafka_security_protocol}): {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     log.info(
         "bundle %s; Kafka %s (%s); Redis %s; Triton %s",

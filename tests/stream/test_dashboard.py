@@ -3,16 +3,21 @@ updates the feed without a reload, and shows a stale indicator while its Redis i
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
+import urllib.request
 
 import pytest
 
 from contracts.labels import EMOTIONS
+from contracts.redis_keys import RedisKeys
 from stream.kafka_admin import ensure_topics
 from tests.helpers.services import OwnRedis, free_port, wait_for
 from tests.helpers.stream import ROOT, WorkerEnv, get_json
@@ -71,14 +76,14 @@ def test_json_api_matches_redis(live, image_server):
     env, base, r = live
     posts = _posts(env, 24, 0, image_server)
     env.produce(posts + [b"{broken"])
-    p = env.redis_prefix
+    k = RedisKeys(env.redis_prefix)
     wait_for(
-        lambda: int(r.hget(p + "totals", "posts") or 0) == 24 and int(r.hget(p + "totals", "dead:bad_json") or 0) == 1,
+        lambda: int(r.hget(k.totals, "posts") or 0) == 24 and int(r.hget(k.totals, "dead:bad_json") or 0) == 1,
         60,
         "aggregates",
     )
     s = get_json(base + "/api/summary")
-    totals = r.hgetall(p + "totals")
+    totals = r.hgetall(k.totals)
     assert s["totals"]["posts"] == 24
     assert s["totals"]["emotions"] == {e: int(totals.get(f"emotion:{e}", 0)) for e in EMOTIONS}
     assert s["totals"]["dead_by_reason"] == {"bad_json": 1}
@@ -88,7 +93,7 @@ def test_json_api_matches_redis(live, image_server):
     assert sum(b["posts"] for b in ts["buckets"]) == 24
     tags = get_json(base + "/api/top-tags?n=3")
     for e in EMOTIONS:
-        assert tags[e] == [{"tag": t, "count": int(c)} for t, c in r.zrevrange(p + "top:" + e, 0, 2, withscores=True)]
+        assert tags[e] == [{"tag": t, "count": int(c)} for t, c in r.zrevrange(k.top(e), 0, 2, withscores=True)]
     recent = get_json(base + "/api/recent?n=5")
     sid = [tuple(map(int, x["stream_id"].split("-"))) for x in recent]
     assert len(recent) == 5 and sid == sorted(sid, reverse=True)
@@ -102,7 +107,7 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
     from playwright.sync_api import sync_playwright
 
     env, base, r = live
-    p = env.redis_prefix
+    k = RedisKeys(env.redis_prefix)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -121,21 +126,21 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
         page.goto(base + "/")
         page.wait_for_selector("#status[data-state=live]", timeout=20000)
         # the page's total equals Redis, and the emotion totals in its footer too
-        want = int(r.hget(p + "totals", "posts"))
+        want = int(r.hget(k.totals, "posts"))
         page.wait_for_function(f"document.querySelector('#kpi-posts').dataset.value == '{want}'", timeout=20000)
         footer = page.inner_text("#footer")
         for e in EMOTIONS:
-            assert f"{e} {int(r.hget(p + 'totals', 'emotion:' + e) or 0)}" in footer
+            assert f"{e} {int(r.hget(k.totals, 'emotion:' + e) or 0)}" in footer
         # new posts appear in the feed without a reload
         loads = []
         page.on("load", lambda: loads.append(1))
         new = _posts(env, 6, 100)
         env.produce(new)
         page.wait_for_selector(f"#feed tr[data-id='{new[-1]['id']}']", timeout=30000)
-        wait_for(lambda: int(r.hget(p + "totals", "posts")) == want + 6, 30, "new aggregates")
+        wait_for(lambda: int(r.hget(k.totals, "posts")) == want + 6, 30, "new aggregates")
         page.wait_for_function(f"document.querySelector('#kpi-posts').dataset.value == '{want + 6}'", timeout=20000)
         assert loads == []
-        top = r.zrevrange(p + "top:" + EMOTIONS[0], 0, 0)
+        top = r.zrevrange(k.top(EMOTIONS[0]), 0, 0)
         if top:
             assert f"#{top[0]}" in page.inner_text("#tags")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -148,3 +153,98 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
         page.wait_for_selector("#status[data-state=live]", timeout=30000)
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+PASSWORD = "dash-secret-7"
+
+
+@pytest.fixture(scope="module")
+def guarded(live, own_redis, tmp_path_factory):
+    """A second dashboard on the same Redis, with a password and room for 3 live streams."""
+    env, _, _ = live
+    port, logs = free_port(), tmp_path_factory.mktemp("guarded-logs")
+    extra = {
+        "EMOSTREAM_REDIS_URL": own_redis.url,
+        "EMOSTREAM_DASHBOARD_PASSWORD": PASSWORD,
+        "EMOSTREAM_DASHBOARD_MAX_STREAMS": "3",
+    }
+    dash = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
+        env=env.env(0, **extra),
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=open(logs / "dashboard.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(lambda: get_json(f"http://127.0.0.1:{port}/health")["ok"], 30, "dashboard health")
+    yield f"http://127.0.0.1:{port}", logs / "dashboard.log"
+    os.killpg(dash.pid, signal.SIGTERM)
+
+
+def _get(url: str, auth: bool = True):
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"ops:{PASSWORD}".encode()).decode())
+    return urllib.request.urlopen(req, timeout=5)
+
+
+def test_password_security_headers_and_no_meta(live, guarded, own_redis):
+    env, _, _ = live
+    base, log = guarded
+    for path in ("/", "/api/summary", "/api/events", "/static/app.js"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _get(base + path, auth=False)
+        assert e.value.code == 401 and e.value.headers["WWW-Authenticate"].startswith("Basic")
+    with _get(base + "/health", auth=False) as r:
+        assert r.status == 200
+    with _get(base + "/") as r:
+        assert r.status == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
+    env.produce([{"id": f"meta-{env.uid}", "text": "happy party", "secret_field": "not for dashboards"}])
+    wait_for(
+        lambda: any(x["id"] == f"meta-{env.uid}" for x in json.loads(_get(base + "/api/recent?n=50").read())),
+        60,
+        "the post in the recent feed",
+    )
+    recent = json.loads(_get(base + "/api/recent?n=50").read())
+    assert all("meta" not in x and "secret_field" not in json.dumps(x) for x in recent)
+    text = log.read_text()
+    assert PASSWORD not in text and "password required" in text
+
+
+def _commands(r) -> int:
+    return int(r.info("stats")["total_commands_processed"])
+
+
+def test_one_snapshot_per_tick_for_all_clients_and_a_stream_cap(guarded, own_redis):
+    base, _ = guarded
+    r = own_redis.client()
+
+    def closed() -> bool:  # the server notices a closed stream at its next write
+        return get_json(base + "/health")["streams"] == 0
+
+    def commands_with(clients: int, seconds: float = 4.0) -> int:
+        wait_for(closed, 10, "no stream open")
+        streams = [_get(base + "/api/events") for _ in range(clients)]
+        before = _commands(r)
+        deadline = time.monotonic() + seconds
+        for s in streams:
+            s.fp.raw._sock.settimeout(seconds)
+        while time.monotonic() < deadline:
+            for s in streams:
+                s.readline()  # keep reading so the server keeps writing
+        used = _commands(r) - before
+        for s in streams:
+            s.close()
+        return used
+
+    one, three = commands_with(1), commands_with(3)
+    assert three < 1.6 * one, f"3 clients cost {three} Redis commands, 1 client {one}: not shared"
+    wait_for(closed, 10, "no stream open")
+    open_streams = [_get(base + "/api/events") for _ in range(3)]
+    wait_for(lambda: get_json(base + "/health")["streams"] == 3, 10, "three streams open")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        _get(base + "/api/events")
+    assert e.value.code == 503
+    for s in open_streams:
+        s.close()
