@@ -79,31 +79,32 @@ class KafkaSink:
         ]
 
         async def attempt() -> None:
-            futures = []
-            for p in pending:
-                try:
-                    futures.append(await self.producer.send(p.topic, p.key, p.value, None, None, None))
-                except _TOO_LARGE as e:
-                    futures.append(_failed(e))
-            outcomes = await asyncio.gather(*futures, return_exceptions=True)
-            failed = []
-            for p, outcome in zip(pending, outcomes, strict=True):
-                if not isinstance(outcome, BaseException):
-                    if p.head is not None:
-                        metrics.POSTS_OUT.labels(p.head).inc()
-                        if p.latency_ms:
-                            metrics.E2E_LATENCY.observe(p.latency_ms / 1000)
-                elif isinstance(outcome, _TOO_LARGE) and p.fallback is not None:
-                    log.warning(
-                        "Kafka refused a %d-byte record on %s: sending a smaller one instead", len(p.value), p.topic
-                    )
-                    failed.append(p.fallback(outcome))
-                else:
-                    failed.append(p)
-            pending[:] = failed
-            if pending:
-                first = next((o for o in outcomes if isinstance(o, BaseException)), None)
-                raise KafkaUnavailable(f"{len(pending)} records not acknowledged: {type(first).__name__}: {first}")
+            while pending:  # replacements of refused records are sent at once; only Kafka trouble is retried
+                futures = []
+                for p in pending:
+                    try:
+                        futures.append(await self.producer.send(p.topic, p.key, p.value, None, None, None))
+                    except _TOO_LARGE as e:
+                        futures.append(_failed(e))
+                outcomes = await asyncio.gather(*futures, return_exceptions=True)
+                unsent, replaced = [], []
+                for p, outcome in zip(pending, outcomes, strict=True):
+                    if not isinstance(outcome, BaseException):
+                        if p.head is not None:
+                            metrics.POSTS_OUT.labels(p.head).inc()
+                            if p.latency_ms:
+                                metrics.E2E_LATENCY.observe(p.latency_ms / 1000)
+                    elif isinstance(outcome, _TOO_LARGE) and p.fallback is not None:
+                        log.warning(
+                            "Kafka refused a %d-byte record on %s: sending a smaller one", len(p.value), p.topic
+                        )
+                        replaced.append(p.fallback(outcome))
+                    else:
+                        unsent.append(p)
+                pending[:] = unsent + replaced
+                if unsent:
+                    first = next(o for o in outcomes if isinstance(o, BaseException))
+                    raise KafkaUnavailable(f"{len(unsent)} records not acknowledged: {type(first).__name__}: {first}")
 
         await retry_transient(
             "kafka_produce",

@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KafkaError as e:
-        print(f"error: Kafka at {s.kafka_bootstrap} ({s.kafka_security_protocol}): {type(e).__name__}: {e}", file=sys.stderr)
+        print(
+            f"error: Kafka at {s.kafka_bootstrap} ({s.kafka_security_protocol}): {type(e).__name__}: {e}",
+            file=sys.stderr,
+        )
         return 1
     log.info(
         "bundle %s; Kafka %s (%s); Redis %s; Triton %s",
