@@ -1,0 +1,98 @@
+"""Redis memory per labelled post: the aggregator's scripts applied to N distinct posts on a fresh redis-server,
+bytes per post from INFO memory, and which keys hold them (the `seen` markers dominate; their TTL bounds them).
+
+python -m bench.redis_memory [--posts 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import tempfile
+import time
+
+import redis
+import redis.asyncio as aioredis
+
+from contracts.labels import EMOTIONS
+from stream.aggregates import Aggregates, LabelledPost
+from stream.settings import Settings
+
+from .common import write_result
+
+
+def _post(i: int, rng: random.Random) -> LabelledPost:
+    rec = {
+        "id": f"post-{i:09d}",
+        "emotion": rng.choice(EMOTIONS),
+        "sentiment": "positive",
+        "head": "text_tags",
+        "tags": [f"tag{rng.randrange(5000)}" for _ in range(3)],
+        "degraded": [],
+        "emotion_scores": {e: 0.1 for e in EMOTIONS},
+        "modalities": ["text", "tags"],
+        "model_version": "v",
+        "latency_ms": 12.0,
+        "processed_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - rng.randrange(3600))),
+    }
+    return LabelledPost.from_record(json.dumps(rec).encode())
+
+
+async def _fill(port: int, n: int) -> None:
+    client = aioredis.Redis(port=port)
+    agg = Aggregates(Settings(), client)
+    rng = random.Random(0)
+    for start in range(0, n, 1000):
+        await agg.apply([_post(i, rng) for i in range(start, min(n, start + 1000))], [])
+    await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, default=100_000)
+    args = ap.parse_args(argv)
+    from tests.helpers.services import free_port
+
+    port, d = free_port(), tempfile.mkdtemp()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", d],
+        stdout=subprocess.DEVNULL,
+    )
+    r = redis.Redis(port=port)
+    try:
+        for _ in range(50):
+            try:
+                r.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        before = r.info("memory")["used_memory"]
+        t0 = time.perf_counter()
+        asyncio.run(_fill(port, args.posts))
+        seconds = time.perf_counter() - t0
+        used = r.info("memory")["used_memory"] - before
+        s = Settings()
+        seen_bytes = sum(r.memory_usage(k) or 0 for k in r.scan_iter(match=f"{s.redis_prefix}seen:*", count=1000))
+        result = {
+            "posts": args.posts,
+            "bytes_per_post": used / args.posts,
+            "seen_bytes_per_post": seen_bytes / args.posts,
+            "keys": r.dbsize(),
+            "posts_per_s": args.posts / seconds,
+            "seen_ttl_s": s.seen_ttl_s,
+        }
+        print(
+            f"{args.posts} posts: {used / args.posts:.0f} bytes/post in Redis ({seen_bytes / args.posts:.0f} of them in seen "
+            f"markers, TTL {s.seen_ttl_s} s), {r.dbsize()} keys; applied at {args.posts / seconds:.0f} posts/s"
+        )
+        write_result("redis_memory", result)
+    finally:
+        proc.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
