@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             "seen_ttl_s": s.seen_ttl_s,
         }
         print(
-            f"{args.posts} posts: {used / args.posts:.0f} bytes/post in Redis ({seen_bytes / args.posts:.0f} of them in seen "
-            f"markers, TTL {s.seen_ttl_s} s), {r.dbsize()} keys; applied at {args.posts / seconds:.0f} posts/s"
+            f"{args.posts} posts: {used / args.posts:.0f} bytes/post in Redis "
+            f"({seen_bytes / args.posts:.0f} of them in seen markers, TTL {s.seen_ttl_s} s), {r.dbsize()} keys; "
+            f"applied at {args.posts / seconds:.0f} posts/s"
         )
         write_result("redis_memory", result)
     finally:

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     bucket_s: int = Field(10, description="width of the time buckets of the aggregates (seconds)")
     bucket_ttl_s: int = Field(2 * 86400, description="TTL of time buckets")
     seen_ttl_s: int = Field(
-        86400, description="how long a post id is remembered, so a redelivered post is not counted twice"
+        6 * 3600, description="how long a post id is remembered, so a redelivered post is not counted twice"
     )
     top_tags_max: int = Field(1000, description="tags kept per emotion in the top-tags sets")
     recent_max: int = Field(500, description="length cap of the recent-results stream")
