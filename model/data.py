@@ -144,13 +144,26 @@ def head_examples(data: Encoded, heads=COMBO_NAMES) -> dict[str, int]:
     return out
 
 
+def backbone_fingerprint(image_encoder) -> str:
+    """sha256 of the backbone's weights and of the torch/torchvision versions: the features' true identity (a weights
+    *name* is not: two random inits, or a torch upgrade, give other features for the same name)."""
+    import torchvision
+
+    h = hashlib.sha256(f"torch {torch.__version__} torchvision {torchvision.__version__}".encode())
+    for name, tensor in sorted(image_encoder.backbone.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 @torch.no_grad()
 def pooled_features(
-    image_encoder, data: Encoded, cache_dir: Path | None, weights_tag: str, batch_size: int = 32, progress: bool = True
+    image_encoder, data: Encoded, cache_dir: Path | None, batch_size: int = 32, progress: bool = True
 ) -> torch.Tensor:
-    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by content and weights."""
+    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by the images' bytes and
+    the backbone's fingerprint."""
     rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
-    h = hashlib.sha256(weights_tag.encode())
+    h = hashlib.sha256(backbone_fingerprint(image_encoder).encode())
     h.update(data.images[rows].numpy().tobytes())
     path = Path(cache_dir) / f"pooled-{h.hexdigest()[:24]}.pt" if cache_dir else None
     if path is not None and path.exists():

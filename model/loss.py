@@ -9,11 +9,16 @@ MISSING = -1  # label index of "no label given"
 
 
 def multitask_loss(
-    outputs: dict[str, tuple], emotion: torch.Tensor, sentiment: torch.Tensor, batch_size: int
+    outputs: dict[str, tuple],
+    emotion: torch.Tensor,
+    sentiment: torch.Tensor,
+    batch_size: int,
+    emotion_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """(1/B) * sum over examples of sum over the heads whose modalities it has of CE(emotion) + CE(sentiment).
 
-    `outputs` is EmotionNet.forward's; labels are indices or MISSING. Heads an example cannot feed
+    `outputs` is EmotionNet.forward's; labels are indices or MISSING; `emotion_weights` optionally weights the
+    emotion classes (inverse frequency, for macro-F1 on skewed data). Heads an example cannot feed
     (a modality absent) and labels it lacks contribute zero. Returns the loss and each head's share.
     """
     total = torch.zeros((), device=emotion.device)
@@ -22,7 +27,7 @@ def multitask_loss(
         e, s = emotion[rows], sentiment[rows]
         term = torch.zeros((), device=emotion.device)
         if (ke := e != MISSING).any():
-            term = term + F.cross_entropy(emo_logits[ke], e[ke], reduction="sum")
+            term = term + F.cross_entropy(emo_logits[ke], e[ke], weight=emotion_weights, reduction="sum")
         if (ks := s != MISSING).any():
             term = term + F.cross_entropy(sent_logits[ks], s[ks], reduction="sum")
         parts[combo] = term.item() / batch_size

@@ -1,10 +1,11 @@
-"""The offline trainer: Adam, batch 64, early stopping on the validation multitask loss (paper section 3.2)."""
+"""The offline trainer (paper section 3.2: Adam, batch 64, the multitask loss, early stopping), with the presets of
+model/config.py: `paper` as written, `default` as measured best on real text."""
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +14,16 @@ import torch
 from tqdm import tqdm
 
 from contracts.combos import COMBO_NAMES, Combo
+from contracts.labels import EMOTIONS
 
 from .architecture import EmotionNet
-from .config import ModelConfig, TrainConfig
+from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
-from .embeddings import embedding_matrix
-from .loss import multitask_loss
+from .loss import MISSING, multitask_loss
 from .manifest import read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
+from .wordvectors import embedding_matrix
 
 
 @dataclass
@@ -77,25 +79,58 @@ def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, 
     """A fresh EmotionNet; with a frozen backbone, every split gets its cached pooled image features."""
     torch.manual_seed(train_cfg.seed)
     model = EmotionNet(prep.model_cfg, train_cfg.image_weights, prep.vectors)
+    if train_cfg.freeze_vectors and prep.vectors is not None:
+        model.text.embed.weight.requires_grad_(False)
     if train_cfg.freeze_image:
         model.image.backbone.requires_grad_(False)
         for split in prep.splits.values():
             if split.image_pooled is None:
-                split.image_pooled = pooled_features(
-                    model.image, split, cache_dir, f"{train_cfg.image_weights}:{prep.model_cfg.image_size}"
-                )
+                split.image_pooled = pooled_features(model.image, split, cache_dir)
     return model
+
+
+def score(metrics: dict[str, dict[str, float]]) -> float:
+    """One validation number for early stopping: the mean, over the heads evaluated, of emotion macro-F1 and
+    sentiment accuracy, each where the data has that label."""
+    values = [r[k] for r in metrics.values() if r["n"] for k in ("emotion_f1", "sentiment_acc") if not math.isnan(r[k])]
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def describe(metrics: dict[str, dict[str, float]]) -> str:
+    """'T emo F1 0.61 sent 0.84 | ...' for the heads evaluated, with the labels that exist."""
+    parts = []
+    for combo, r in metrics.items():
+        if not r["n"]:
+            continue
+        cells = [f"emo F1 {r['emotion_f1']:.3f} acc {r['emotion_acc']:.3f}"] if not math.isnan(r["emotion_f1"]) else []
+        cells += [f"sent {r['sentiment_acc']:.3f}"] if not math.isnan(r["sentiment_acc"]) else []
+        parts.append(f"{Combo.parse(combo).paper} " + " ".join(cells))
+    return " | ".join(parts)
+
+
+def _class_weights(train: Encoded) -> torch.Tensor:
+    counts = torch.bincount(train.emotion[train.emotion != MISSING], minlength=len(EMOTIONS)).float()
+    return torch.where(counts > 0, counts.sum() / (len(EMOTIONS) * counts.clamp(min=1)), torch.zeros_like(counts))
 
 
 def fit(
     model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=print, progress: bool = True
 ) -> list[dict]:
-    """Train with early stopping; the model ends with its best-validation weights. Returns the per-epoch history."""
+    """Train with early stopping (on the validation loss or score, per cfg.early_stop); the model ends with its best
+    weights. Returns the per-epoch history (losses, validation metrics, seconds, examples/s)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    best, best_state, bad, history = float("inf"), None, 0, []
+    by_loss = cfg.early_stop == "loss"
+    sched = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min" if by_loss else "max", factor=0.5, patience=0)
+        if cfg.lr_schedule == "plateau"
+        else None
+    )
+    weights = _class_weights(train) if cfg.class_weights else None
     heads = tuple(cfg.heads) if cfg.heads else None
+    shown = [c for c, n in head_examples(train, heads or COMBO_NAMES).items() if n]
+    best, best_state, bad, history = -math.inf, None, 0, []
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
         if cfg.freeze_image:
@@ -109,37 +144,46 @@ def fit(
             leave=False,
         )
         for batch, emo, sent in bar:
-            loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo))
+            loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo), weights)
             opt.zero_grad()
             loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             total += loss.item() * len(emo)
             n += len(emo)
+        seconds = time.monotonic() - t0
         val_loss = mean_loss(model, val, heads)
-        acc = {c: r["emotion_acc"] for c, r in evaluate_heads(model, val, heads or COMBO_NAMES).items()}
+        metrics = evaluate_heads(model, val, shown)
+        val_score = score(metrics)
         history.append(
             {
                 "epoch": epoch,
                 "train_loss": total / max(n, 1),
                 "val_loss": val_loss,
-                "val_emotion_acc": acc,
-                "seconds": time.monotonic() - t0,
-                "examples_per_s": n / (time.monotonic() - t0),
+                "val_score": val_score,
+                "val": metrics,
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": seconds,
+                "examples_per_s": n / seconds,
             }
         )
         log(
-            f"epoch {epoch:2d} train {total / max(n, 1):.3f} val {val_loss:.3f} | "
-            + " ".join(f"{Combo.parse(c).paper} {a:.2f}" for c, a in acc.items())
+            f"epoch {epoch:2d} {seconds:5.0f}s {n / seconds:6.0f} ex/s  train {total / max(n, 1):.3f} "
+            f"val {val_loss:.3f} score {val_score:.3f} | {describe(metrics)}"
         )
-        improved = val_loss < best - 1e-4
+        current = -val_loss if by_loss else val_score
+        improved = current > best + 1e-4
+        if sched is not None:
+            sched.step(val_loss if by_loss else val_score)
         if cfg.checkpoint_dir:
             _checkpoint(cfg.checkpoint_dir, model, opt, epoch, val_loss, improved)
         if improved:
-            best, best_state, bad = val_loss, copy.deepcopy(model.state_dict()), 0
+            best, best_state, bad = current, copy.deepcopy(model.state_dict()), 0
         else:
             bad += 1
             if bad >= cfg.patience:
-                log(f"early stop: no better validation loss for {cfg.patience} epochs (best {best:.3f})")
+                log(f"early stop: no better validation {cfg.early_stop} for {cfg.patience} epochs")
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -147,7 +191,7 @@ def fit(
 
 
 def _checkpoint(folder: Path, model, opt, epoch: int, val_loss: float, best: bool) -> None:
-    """last.pt every epoch, best.pt when the validation loss improved (resumable: weights, optimiser, epoch)."""
+    """last.pt every epoch, best.pt when the validation criterion improved (resumable: weights, optimiser, epoch)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {"epoch": epoch, "val_loss": val_loss, "model": model.state_dict(), "optimizer": opt.state_dict()}
@@ -156,46 +200,65 @@ def _checkpoint(folder: Path, model, opt, epoch: int, val_loss: float, best: boo
         torch.save(state, folder / "best.pt")
 
 
+def train_args(ap: argparse.ArgumentParser) -> None:
+    """The TrainConfig options on a command line (shared by `train` and `experiment`): --preset, then any field."""
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default", help="paper = section 3.2 as written")
+    for name, f in TrainConfig.model_fields.items():
+        if name in ("preset", "heads", "checkpoint_dir", "freeze_image"):
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if f.annotation is bool:
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.description)
+        else:
+            kind = {int: int, float: float}.get(type(f.default), str)
+            ap.add_argument(flag, type=kind, default=None, help=f"{f.description or ''} (preset's value by default)")
+
+
+def train_config(args: argparse.Namespace, **fixed) -> TrainConfig:
+    """TrainConfig from the parsed options: the preset, overridden by the options given."""
+    given = {
+        k: getattr(args, k) for k in TrainConfig.model_fields if getattr(args, k, None) is not None and k != "preset"
+    }
+    if given.get("grad_clip") == 0:
+        given["grad_clip"] = None
+    return TrainConfig.from_preset(args.preset, **{**given, **fixed})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="emostream train", description="Train the multimodal multitask model and write a model bundle."
     )
-    ap.add_argument("--manifest", type=Path, required=True, help="JSONL manifest (docs/DATA.md)")
+    ap.add_argument("--manifest", type=Path, required=True, help="JSONL manifest (docs/DATA.md; `emostream data`)")
     ap.add_argument("--out", type=Path, default=Path("artifacts/bundles"), help="folder that receives the new bundle")
     ap.add_argument("--cache", type=Path, default=Path("artifacts/cache"), help="image feature cache")
     ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument(
+        "--max-words", type=int, default=150, help="words per text (the paper's 150; short texts need fewer)"
+    )
     ap.add_argument("--no-freeze", action="store_true", help="fine-tune DenseNet too (slow on a CPU)")
-    for name, field in TrainConfig.model_fields.items():
-        if name in ("freeze_image", "heads", "checkpoint_dir"):
-            continue
-        ap.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=type(field.default) if field.default is not None else Path,
-            default=field.default,
-            help=field.description,
-        )
     ap.add_argument("--heads", nargs="*", choices=COMBO_NAMES, help="train only these heads (default: all seven)")
     ap.add_argument(
         "--checkpoint-dir", type=Path, default=Path("artifacts/checkpoints"), help="last.pt / best.pt each epoch"
     )
+    train_args(ap)
     args = ap.parse_args(argv)
-    skip = ("freeze_image", "heads", "checkpoint_dir")
-    cfg = TrainConfig(
-        **{k: getattr(args, k) for k in TrainConfig.model_fields if k not in skip},
+    cfg = train_config(
+        args,
         freeze_image=not args.no_freeze,
         heads=tuple(args.heads) if args.heads else None,
         checkpoint_dir=args.checkpoint_dir,
     )
     from .bundle import save_bundle
+    from .evaluate import table
 
-    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size))
+    print(f"preset {cfg.preset}: " + ", ".join(f"{k}={v}" for k, v in cfg.model_dump().items() if k != "preset"))
+    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words))
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
-    test = evaluate_heads(model, prep.splits["test"])
-    path = save_bundle(
-        args.out, model, prep, cfg, history, test, head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES)
-    )
-    print(json.dumps({c: {k: round(v, 4) for k, v in r.items()} for c, r in test.items()}, indent=1))
+    trained = head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES)
+    test = evaluate_heads(model, prep.splits["test"], [c for c, n in trained.items() if n])
+    path = save_bundle(args.out, model, prep, cfg, history, test, trained)
+    print(table(test, f"test split of {args.manifest}, bundle {path.name}"))
     print(f"bundle: {path}")
     return 0
 

@@ -11,6 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("stream.demo", "the whole pipeline on the local stack (the README's main command)"),
     "demo-data": ("model.demo_data", "generate the small synthetic demo dataset (seeded)"),
+    "data": ("model.sources.cli", "real data -> training manifest: goemotions | table (CSV/TSV/JSONL) | image-list"),
     "train": ("model.train", "train the multimodal multitask model, write a model bundle"),
     "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),

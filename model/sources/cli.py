@@ -1,0 +1,85 @@
+"""`emostream data goemotions|table|image-list --out DIR`: DIR/manifest.jsonl (+ summary.json) from a source."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from ..manifest import write_manifest
+from .goemotions import GoEmotions
+from .image_lists import ImageList
+from .tabular import Columns, Table, parse_label_map
+
+SHARED_GOEMOTIONS = Path(__file__).resolve().parents[3] / "shared" / "data" / "goemotions"
+
+
+def _table_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", type=Path, required=True, help="CSV, TSV or JSONL")
+    p.add_argument("--label-col", required=True)
+    p.add_argument(
+        "--label-map", help="raw=label pairs, e.g. '0=negative,4=positive' (labels: the 8 emotions, positive, negative)"
+    )
+    for col in ("text", "tags", "image", "id", "split"):
+        p.add_argument(f"--{col}-col")
+    p.add_argument("--delimiter", help="default: tab for .tsv, comma otherwise")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="emostream data", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="source", required=True)
+    g = sub.add_parser("goemotions", help="GoEmotions (official splits; 27 categories mapped, docs/DATA.md)")
+    g.add_argument(
+        "--dir",
+        type=Path,
+        default=SHARED_GOEMOTIONS if SHARED_GOEMOTIONS.exists() else None,
+        help="folder with train/dev/test.tsv and labels.txt (default: ../shared/data/goemotions)",
+    )
+    g.add_argument("--download", action="store_true", help="fetch the official files first (online)")
+    _table_args(sub.add_parser("table", help="any CSV / TSV / JSONL with a column mapping"))
+    il = sub.add_parser(
+        "image-list", help="image URL + text + tags + label lists (Flickr Emotion, VSO); images fetched once"
+    )
+    _table_args(il)
+    il.add_argument("--image-size", type=int, default=224)
+    for p in (g, *sub.choices.values()):
+        if not any(a.dest == "out" for a in p._actions):
+            p.add_argument("--out", type=Path, required=True, help="folder for manifest.jsonl")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.source == "goemotions":
+        if args.download:
+            source = GoEmotions.download(args.out / "raw")
+        elif args.dir is None:
+            ap.error("no GoEmotions folder: pass --dir, or --download when online")
+        else:
+            source = GoEmotions(args.dir)
+    else:
+        cols = Columns(
+            args.label_col,
+            args.text_col,
+            args.tags_col,
+            args.image_col,
+            args.id_col,
+            args.split_col,
+            parse_label_map(args.label_map),
+        )
+        source = Table(args.file, cols, args.delimiter)
+        if args.source == "image-list":
+            source = ImageList(source, args.out, size=args.image_size)
+    rows = list(source.rows())
+    write_manifest(args.out / "manifest.jsonl", rows)
+    summary = {
+        "source": source.name,
+        "rows": len(rows),
+        "by_split": dict(Counter(r.get("split") or "unassigned" for r in rows)),
+        "emotion": dict(Counter(r["emotion"] for r in rows if r.get("emotion"))),
+        "sentiment": dict(Counter(r["sentiment"] for r in rows if r.get("sentiment"))),
+        "skipped": dict(getattr(source, "skipped", {}) or getattr(getattr(source, "table", None), "skipped", {})),
+        "failed_images": dict(getattr(source, "failed", {})),
+    }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+    print(f"manifest: {args.out / 'manifest.jsonl'}")
+    return 0
