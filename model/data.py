@@ -112,9 +112,10 @@ def encode(
     mask = torch.zeros(n, 3, dtype=torch.bool)
     text = torch.full((n, tok.max_words), PAD_ID, dtype=torch.long)
     tags = torch.full((n, tok.max_tags), PAD_ID, dtype=torch.long)
-    images = torch.zeros(n, image_size, image_size, 3, dtype=torch.uint8)
+    side = image_size if any(ex.image for ex in examples) else 0  # text-only data: no 150 KB of zeros per example
+    images = torch.zeros(n, side, side, 3, dtype=torch.uint8)
     failed = 0
-    for i, ex in enumerate(tqdm(examples, desc="encode", disable=not progress, leave=False)):
+    for i, ex in enumerate(tqdm(examples, desc="encode", disable=None if progress else True, leave=False)):
         t, g = tok.encode_post(ex.text, ex.tags)
         if t is not None:
             text[i], mask[i, 1] = torch.tensor(t), True
@@ -171,7 +172,9 @@ def pooled_features(
     was_training = image_encoder.training
     image_encoder.eval()
     out = torch.zeros(len(data), 1024)
-    for i in tqdm(range(0, len(rows), batch_size), desc="image features", disable=not progress, leave=False):
+    for i in tqdm(
+        range(0, len(rows), batch_size), desc="image features", disable=None if progress else True, leave=False
+    ):
         r = rows[i : i + batch_size]
         out[r] = image_encoder.pooled(data.images[r])
     image_encoder.train(was_training)

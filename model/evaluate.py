@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +18,21 @@ from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
 
 
+def _pct(v: float) -> str:
+    return "—" if math.isnan(v) else f"{v:.2%}"
+
+
 def table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
-    """Markdown table with the paper's row names."""
+    """The paper's Table 1 layout: one row per head (I, T, #, I+T, ...), — where the data has no such label."""
     lines = [
         f"{title}\n" if title else "",
-        "| head | n | emotion acc | emotion F1 | sentiment acc | sentiment F1 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| head | n | emotion accuracy | emotion macro-F1 | sentiment accuracy |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for combo, r in metrics.items():
         lines.append(
-            f"| {Combo.parse(combo).paper} | {r['n']} | {r['emotion_acc']:.2%} | {r['emotion_f1']:.3f} | "
-            f"{r['sentiment_acc']:.2%} | {r['sentiment_f1']:.3f} |"
+            f"| {Combo.parse(combo).paper} | {r['n']} | {_pct(r['emotion_acc'])} | {_pct(r['emotion_f1'])} | "
+            f"{_pct(r['sentiment_acc'])} |"
         )
     return "\n".join(lines)
 
@@ -81,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     data, _ = encode(
         split_of(read_manifest(args.manifest), seed=seed)[args.split], b.tokenizer, args.manifest.parent, b.image_size
     )
-    metrics = evaluate_heads(b.model, data, COMBO_NAMES)
+    heads = [c for c in COMBO_NAMES if b.info.trained(Combo.parse(c))]
+    metrics = evaluate_heads(b.model, data, heads)
     print(table(metrics, f"bundle {b.version}, {args.split} split of {args.manifest}"))
-    combo = "image_text_tags"
+    labelled = {c: int((data.having(Combo.parse(c).modalities).emotion >= 0).sum()) for c in heads}
+    combo = max(labelled, key=lambda c: (labelled[c], len(Combo.parse(c))))  # the head with the most labelled posts
     emo, _ = head_predictions(b.model, data, combo)
     y = data.having(Combo.parse(combo).modalities).emotion.numpy()
     keep = y >= 0
-    confusion_png(y[keep], emo.argmax(1)[keep], args.confusion, f"trimodal head, {args.split} split")
+    confusion_png(y[keep], emo.argmax(1)[keep], args.confusion, f"{Combo.parse(combo).paper} head, {args.split} split")
     print(f"confusion matrix: {args.confusion}")
     (args.confusion.with_suffix(".json")).write_text(json.dumps(metrics, indent=1))
     return 0

@@ -20,7 +20,7 @@ from .architecture import EmotionNet
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
 from .loss import MISSING, multitask_loss
-from .manifest import read_manifest
+from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
 from .wordvectors import embedding_matrix
@@ -32,6 +32,7 @@ class Prepared:
 
     tokenizer: Tokenizer
     splits: dict[str, Encoded]
+    examples: dict[str, list[Example]]
     model_cfg: ModelConfig
     vectors: torch.Tensor | None
     coverage: float | None
@@ -72,7 +73,7 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + f"; vocab {len(tok.words)} words, {len(tok.tags)} tags"
         + (f"; {failed} images failed to load" if failed else "")
     )
-    return Prepared(tok, splits, model_cfg, vectors, coverage, manifest_hash(manifest), failed)
+    return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed)
 
 
 def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, log=print) -> EmotionNet:
@@ -90,10 +91,18 @@ def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, 
 
 
 def score(metrics: dict[str, dict[str, float]]) -> float:
-    """One validation number for early stopping: the mean, over the heads evaluated, of emotion macro-F1 and
-    sentiment accuracy, each where the data has that label."""
-    values = [r[k] for r in metrics.values() if r["n"] for k in ("emotion_f1", "sentiment_acc") if not math.isnan(r[k])]
-    return float(sum(values) / len(values)) if values else 0.0
+    """One validation number for early stopping: the mean of emotion macro-F1 and sentiment accuracy over the heads
+    evaluated, each where the data has that label, weighted by the head's validation examples (a head that sees a
+    handful of posts does not steer the stop)."""
+    pairs = [
+        (r[k], r["n"])
+        for r in metrics.values()
+        if r["n"]
+        for k in ("emotion_f1", "sentiment_acc")
+        if not math.isnan(r[k])
+    ]
+    weight = sum(n for _, n in pairs)
+    return float(sum(v * n for v, n in pairs) / weight) if weight else 0.0
 
 
 def describe(metrics: dict[str, dict[str, float]]) -> str:
@@ -140,7 +149,7 @@ def fit(
             train.batches(cfg.batch_size, shuffle=True, generator=gen),
             total=-(-len(train) // cfg.batch_size),
             desc=f"epoch {epoch}",
-            disable=not progress,
+            disable=None if progress else True,
             leave=False,
         )
         for batch, emo, sent in bar:

@@ -59,7 +59,7 @@ def _wheel_folder(name: str, cache: Path) -> Path:
 
 
 def _spacy_vectors(folder: Path, words: list[str]) -> tuple[list[str], np.ndarray]:
-    """The vectors of `words` that spaCy's vocabulary has (exact key, else the lower-cased one)."""
+    """The vectors of `words` that spaCy's vocabulary has (exact key, else lower-cased, else capitalised)."""
     from spacy.strings import StringStore
     from spacy.vectors import Vectors
 
@@ -67,7 +67,7 @@ def _spacy_vectors(folder: Path, words: list[str]) -> tuple[list[str], np.ndarra
     strings = StringStore().from_disk(folder / "strings.json")
     found, rows = [], []
     for w in words:
-        for form in (w, w.lower()):
+        for form in (w, w.lower(), w.capitalize()):  # the tokenizer lower-cases; spaCy keeps some only capitalised
             if form in strings and (key := strings[form]) in vectors.key2row:
                 found.append(w)
                 rows.append(vectors.key2row[key])

@@ -1,8 +1,9 @@
 """`emostream demo`: the main job on the local stack, from nothing to labelled posts.
 
-Stack up -> synthetic demo data -> model bundle (trained if absent) -> export to triton_repo/ and load in
-Triton -> a worker -> sample posts (images from a local HTTP server) -> labels printed as they arrive ->
-the Redis aggregates. Everything it starts besides the stack is stopped at the end.
+Stack up -> a model bundle (the synthetic demo bundle, trained if absent; or `--bundle`, e.g. the GoEmotions
+reference bundle of `make model`) -> export to triton_repo/ and load in Triton -> a worker -> posts from the test split
+of the bundle's data (images from a local HTTP server) -> labels printed as they arrive, checked against the bundle
+run in PyTorch -> the Redis aggregates. Everything it starts besides the stack is stopped at the end.
 """
 
 from __future__ import annotations
@@ -49,35 +50,64 @@ def _served_version(http_url: str, model: str) -> str | None:
 
 
 def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list[dict]:
-    """Test-split examples turned into posts, cycling through all seven modality combinations, plus two bad ones."""
+    """Test-split examples turned into posts, plus a broken image and a malformed post. Trimodal examples (the
+    synthetic data) are cut to each of the seven modality combinations in turn; others are sent as they are."""
     rng = random.Random(seed)
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("split") == "test" and r.get("image") and r.get("text") and r.get("tags")]
+    rows = [r for r in rows if r.get("split") == "test" and any(r.get(m) for m in ("image", "text", "tags"))]
     rng.shuffle(rows)
     run = uuid.uuid4().hex[:6]
     posts = []
     for i, r in enumerate(rows[:n]):
-        combo = COMBOS[i % len(COMBOS)]
-        post = {"id": f"demo-{run}-{i:03d}", "true_emotion": r["emotion"]}
-        if "image" in combo:
+        trimodal = all(r.get(m) for m in ("image", "text", "tags"))
+        combo = COMBOS[i % len(COMBOS)] if trimodal else None
+        post = {"id": f"demo-{run}-{i:03d}", "true_emotion": r.get("emotion"), "true_sentiment": r.get("sentiment")}
+        if r.get("image") and (combo is None or "image" in combo):
             post["image_url"] = f"{image_base}/{r['image']}"
-        if "text" in combo:
+        if r.get("text") and (combo is None or "text" in combo):
             post["text"] = r["text"]
-        if "tags" in combo:
+        if r.get("tags") and (combo is None or "tags" in combo):
             post["tags"] = r["tags"]
         posts.append(post)
     posts.append(
-        {"id": f"demo-{run}-broken-image", "image_url": f"{image_base}/images/missing.jpg", "text": rows[0]["text"]}
+        {
+            "id": f"demo-{run}-broken-image",
+            "image_url": f"{image_base}/images/missing.jpg",
+            "text": rows[0]["text"] if rows[0].get("text") else "a calm day at home",
+        }
     )
     posts.append({"id": f"demo-{run}-malformed", "text": 42})
     return posts
 
 
+def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], folder: Path) -> float:
+    """Largest |Triton - PyTorch| over the emotion scores of the labelled posts (the bundle run in PyTorch on the same
+    inputs: the same tokenizer, the same image decoding)."""
+    from model.bundle import load_bundle
+    from model.imaging import decode_image
+
+    bundle, worst = load_bundle(bundle_path), 0.0
+    for pid, rec in records.items():
+        post = posts[pid]
+        image = None
+        if "image" in rec["modalities"]:
+            image = decode_image((folder / post["image_url"].split("/", 3)[3]).read_bytes(), bundle.image_size)
+        want = bundle.predict({"text": post.get("text"), "tags": post.get("tags"), "image": image})
+        worst = max(worst, *(abs(rec["emotion_scores"][k] - v) for k, v in want["emotion_scores"].items()))
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="emostream demo", description=__doc__.splitlines()[0])
     ap.add_argument("--posts", type=int, default=28, help="sample posts to send")
-    ap.add_argument("--retrain", action="store_true", help="train a new bundle even if one exists")
+    ap.add_argument("--retrain", action="store_true", help="train a new synthetic demo bundle even if one exists")
+    ap.add_argument("--bundle", type=Path, help="serve this bundle (e.g. artifacts/bundles/goemotions/latest)")
+    ap.add_argument("--manifest", type=Path, help="with --bundle: the manifest whose test split the posts come from")
     args = ap.parse_args(argv)
+    if args.bundle and not args.manifest:
+        ap.error(
+            "--bundle needs --manifest (the posts are its test split), e.g. artifacts/data/goemotions/manifest.jsonl"
+        )
     cfg = StackConfig()
     _step("local stack: Kafka, Redis, Triton")
     try:
@@ -89,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, **cfg.client_env()}
     os.environ.update(cfg.client_env())
     data = ART / "demo-data"
-    if not (data / "manifest.jsonl").exists():
+    manifest = args.manifest or data / "manifest.jsonl"
+    bundles = ART / "bundles"
+    if not args.bundle and not manifest.exists():
         _step("synthetic demo data")
         _run("demo-data", "--out", str(data))
-    bundles = ART / "bundles"
-    if args.retrain or not (bundles / "latest" / "bundle.json").exists():
+    if not args.bundle and (args.retrain or not (bundles / "latest" / "bundle.json").exists()):
         _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
         _run(
             "train",
@@ -108,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     from model.bundle_info import BundleInfo
 
-    bundle = BundleInfo.load(bundles / "latest")
+    bundle = BundleInfo.load(args.bundle or bundles / "latest")
     repo_root = cfg.triton_model_repo.parent
     exported = cfg.triton_model_repo / tc.ensemble_name(COMBOS[-1]) / "config.pbtxt"
     if not exported.exists() or bundle.version not in exported.read_text():
@@ -124,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         triton.load_model(tc.ensemble_name(combo))
     triton.close()
     _step("starting a worker")
-    handler = functools.partial(_QuietHandler, directory=str(data))
+    handler = functools.partial(_QuietHandler, directory=str(manifest.parent))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     image_base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -138,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _wait_healthy(worker, log_path)
-        posts = sample_posts(data / "manifest.jsonl", image_base, args.posts)
-        _step(f"sending {len(posts)} posts (all seven modality combinations, one broken image, one malformed post)")
+        posts = sample_posts(manifest, image_base, args.posts)
+        _step(f"sending {len(posts)} posts from the test split of {manifest} (+ one broken image, one malformed post)")
         from kafka import KafkaConsumer, KafkaProducer
 
         consumer = KafkaConsumer(
@@ -156,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             producer.send("posts", key=p["id"].encode(), value=json.dumps(p).encode())
         producer.flush()
         truth = {p["id"]: p.get("true_emotion") for p in posts}
+        sentiment = {p["id"]: p.get("true_sentiment") for p in posts}
+        records: dict[str, dict] = {}
         from .tail import format_record
 
         pending, deadline, right, labelled = set(truth), time.monotonic() + 300, 0, 0
@@ -168,16 +201,24 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{orig.get('id', '?'):<28} DEAD LETTER  {rec['reason']}: {rec['error'][:70]}")
                 elif rec["id"] in pending:
                     pending.discard(rec["id"])
-                    t = truth[rec["id"]]
+                    records[rec["id"]] = rec
+                    t, ts = truth[rec["id"]], sentiment[rec["id"]]
                     if t:
                         labelled += 1
                         right += rec["emotion"] == t
-                    print(format_record(rec) + (f"  (true: {t})" if t else ""), flush=True)
+                    gold = f"  (true: {t or ts})" if t or ts else ""
+                    text = next((p.get("text") for p in posts if p["id"] == rec["id"]), None)
+                    print(format_record(rec) + gold + (f"  {text[:60]!r}" if text else ""), flush=True)
         consumer.close()
         producer.close()
         print(
-            f"\n{labelled - len([p for p in pending if truth[p]])} labelled posts classified, "
-            f"{right} match the synthetic label" + (f"; {len(pending)} not seen in time" if pending else "")
+            f"\n{labelled} posts with an emotion label classified, {right} match it"
+            + (f"; {len(pending)} not seen in time" if pending else "")
+        )
+        by_id = {p["id"]: p for p in posts}
+        print(
+            f"Triton vs the bundle in PyTorch, same posts: max |difference| of the emotion scores "
+            f"{parity(bundle.path, by_id, records, manifest.parent):.2e} over {len(records)} posts"
         )
         _show_redis(cfg.redis_url, Settings().redis_prefix)
         return 0 if not pending else 1

@@ -21,9 +21,10 @@ __all__ = ["ImageList"]
 class ImageList:
     name = "image-list"
 
-    def __init__(self, table, out: Path, image_column: str = "image", size: int = 224, concurrency: int = 16):
+    def __init__(self, table, out: Path, size: int = 224, concurrency: int = 16, allow_loopback: bool = False):
         """`table`: a tabular.Table whose image column holds URLs (the rows it yields are completed here)."""
         self.table, self.out, self.size, self.concurrency = table, Path(out), size, concurrency
+        self.allow_loopback = allow_loopback
         self.failed = Counter()  # reason -> images
 
     def rows(self) -> Iterator[dict]:
@@ -36,7 +37,8 @@ class ImageList:
         from stream.settings import Settings
 
         (self.out / "images").mkdir(parents=True, exist_ok=True)
-        fetcher = ImageFetcher(Settings(image_concurrency=self.concurrency), self.size)
+        settings = Settings(image_concurrency=self.concurrency, image_allow_loopback=self.allow_loopback)
+        fetcher = ImageFetcher(settings, self.size)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: dict) -> None:

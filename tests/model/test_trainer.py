@@ -1,0 +1,99 @@
+"""The trainer's options on real training runs: presets, the image-feature cache keyed by the backbone's weights, an
+epoch log that shows the labels that exist, and the TF-IDF baseline in the same harness."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from contracts.combos import Combo
+from model.baseline import baseline_head
+from model.config import ModelConfig, TrainConfig
+from model.data import backbone_fingerprint, head_examples
+from model.train import build_model, fit, prepare, score
+
+
+def test_presets():
+    paper = TrainConfig.from_preset("paper")
+    assert (paper.lr, paper.batch_size, paper.grad_clip, paper.early_stop, paper.lr_schedule) == (
+        0.01,
+        64,
+        None,
+        "loss",
+        "none",
+    )
+    default = TrainConfig.from_preset("default", lr=0.002)
+    assert default.lr == 0.002 and default.grad_clip == 1.0 and default.early_stop == "score"
+
+
+def test_feature_cache_is_keyed_by_the_backbones_weights(demo_bundle, tmp_path):
+    cache = tmp_path / "cache"
+    feats = {}
+    for seed in (0, 1, 0):
+        cfg = TrainConfig(seed=seed, max_epochs=1)
+        prep = prepare(demo_bundle.manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+        model = build_model(prep, cfg, cache, log=lambda *_: None)
+        feats.setdefault(seed, []).append((backbone_fingerprint(model.image), prep.splits["test"].image_pooled))
+    (fp0, f0), (fp1, f1), (fp0b, f0b) = feats[0][0], feats[1][0], feats[0][1]
+    assert fp0 != fp1 and fp0 == fp0b
+    assert not torch.allclose(f0, f1) and torch.equal(
+        f0, f0b
+    )  # two seeds never share features; one seed reuses its own
+    assert len(list(cache.glob("pooled-*.pt"))) == 2 * 3  # per seed: train, val, test
+
+
+def _sentiment_only(demo_bundle, tmp_path):
+    rows = [json.loads(line) for line in demo_bundle.manifest.read_text().splitlines()]
+    out = tmp_path / "manifest.jsonl"
+    out.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": r["id"],
+                    "text": r.get("text"),
+                    "tags": r.get("tags"),
+                    "split": r["split"],
+                    "sentiment": "positive"
+                    if r["emotion"] in ("amusement", "awe", "contentment", "excitement")
+                    else "negative",
+                }
+            )
+            + "\n"
+            for r in rows
+            if r.get("text")
+        )
+    )
+    return out
+
+
+def test_epoch_log_shows_the_labels_that_exist(demo_bundle, tmp_path):
+    manifest = _sentiment_only(demo_bundle, tmp_path)
+    cfg = TrainConfig(max_epochs=2, seed=0)
+    prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    model = build_model(prep, cfg, None, log=lambda *_: None)
+    lines = []
+    history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lines.append, progress=False)
+    epoch_lines = [line for line in lines if line.startswith("epoch")]
+    assert len(epoch_lines) == 2 and all(
+        "sent 0." in line and "emo" not in line and "nan" not in line for line in epoch_lines
+    )
+    assert 0.5 < history[-1]["val_score"] <= 1 and history[-1]["examples_per_s"] > 0
+    assert head_examples(prep.splits["train"])["text"] > 0 and head_examples(prep.splits["train"])["image"] == 0
+
+
+def test_score_weights_heads_by_their_examples():
+    metrics = {
+        "text": {"n": 900, "emotion_f1": 0.6, "sentiment_acc": 0.8},
+        "tags": {"n": 100, "emotion_f1": float("nan"), "sentiment_acc": 0.0},
+    }
+    assert score(metrics) == pytest.approx((0.6 * 900 + 0.8 * 900) / (1900))
+
+
+def test_baseline_learns_the_synthetic_cues(demo_bundle):
+    cfg = TrainConfig(seed=1)
+    prep = prepare(demo_bundle.manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    build_model(prep, cfg, None, log=lambda *_: None)
+    for combo in ("text", "tags", "image_text_tags"):
+        r = baseline_head(Combo.parse(combo), prep.tokenizer, prep.examples, prep.splits, grid=[(1.0, None)])
+        assert r["n"] > 50 and r["emotion_acc"] > 0.3 and not math.isnan(r["sentiment_acc"]), (combo, r)

@@ -1,0 +1,107 @@
+"""Data sources: the GoEmotions mapping (written, tested, partial labels kept) and the generic table reader."""
+
+import json
+
+import pytest
+
+from contracts.labels import EMOTIONS
+from model.sources.goemotions import MAPPING, GoEmotions, map_categories
+from model.sources.tabular import Columns, Table, parse_label_map
+from model.tokenizer import Tokenizer, Vocab
+
+OFFICIAL_ORDER = (
+    "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment "
+    "disapproval disgust embarrassment excitement fear gratitude grief joy love nervousness optimism pride "
+    "realization relief remorse sadness surprise neutral"
+).split()
+
+
+def test_every_goemotions_category_is_mapped_to_a_known_label():
+    assert len(MAPPING) == 28
+    for category, (emotion, sentiment) in MAPPING.items():
+        assert emotion in (None, *EMOTIONS) and sentiment in (None, "positive", "negative"), category
+        assert not (emotion and sentiment), "an emotion carries its sentiment already"
+
+
+@pytest.mark.parametrize(
+    "cats,want",
+    [
+        (["amusement"], ("amusement", "positive")),
+        (["annoyance"], ("anger", "negative")),
+        (["grief"], ("sadness", "negative")),
+        (["admiration"], ("awe", "positive")),
+        (["relief"], ("contentment", "positive")),
+        (["nervousness"], ("fear", "negative")),
+        (["joy"], (None, "positive")),
+        (["remorse"], (None, "negative")),  # partial: a sentiment, no guessed emotion
+        (["neutral"], (None, None)),
+        (["surprise"], (None, None)),
+        (["curiosity", "confusion"], (None, None)),
+        (["amusement", "joy"], ("amusement", "positive")),  # they agree: the emotion stays
+        (["anger", "annoyance"], ("anger", "negative")),
+        (["anger", "disgust"], (None, "negative")),  # two emotions: sentiment
+        (["amusement", "sadness"], (None, None)),
+        (["joy", "disappointment"], (None, None)),  # contradictions: nothing
+        (["excitement", "neutral"], ("excitement", "positive")),
+        (["remorse", "surprise"], (None, "negative")),
+    ],
+)
+def test_mapping_of_one_comment(cats, want):
+    assert map_categories(cats) == want
+
+
+def test_goemotions_reader_keeps_the_official_splits(tmp_path):
+    names = OFFICIAL_ORDER
+    (tmp_path / "labels.txt").write_text("\n".join(names))
+    lines = {
+        "train": ["ha ha #lol\t1\ta1", "meh\t27\ta2", "so sad\t25,16\ta3"],
+        "dev": ["thanks!\t15\tb1"],
+        "test": ["wow\t0\tc1", "ugh\t2,3\tc2"],
+    }
+    for split, rows in lines.items():
+        (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    src = GoEmotions(tmp_path)
+    rows = list(src.rows())
+    assert [(r["id"], r["split"], r["emotion"], r["sentiment"]) for r in rows] == [
+        ("goemotions-a1", "train", "amusement", "positive"),
+        ("goemotions-a3", "train", "sadness", "negative"),
+        ("goemotions-b1", "val", None, "positive"),
+        ("goemotions-c1", "test", "awe", "positive"),
+        ("goemotions-c2", "test", "anger", "negative"),
+    ]
+    assert src.skipped == {"train": 1} and names[27] == "neutral"
+
+
+def test_table_reader_maps_columns_labels_and_keeps_hashtags_for_the_tokenizer(tmp_path):
+    csv_path = tmp_path / "tweets.csv"
+    csv_path.write_text(
+        "tweet_id,body,polarity,fold\n1,Loving this sun #summer #beach,4,train\n2,worst day ever,0,dev\n"
+        "3,,4,test\n4,meh,2,train\n"
+    )
+    table = Table(
+        csv_path,
+        Columns(
+            "polarity", text="body", id="tweet_id", split="fold", label_map=parse_label_map("0=negative,4=positive")
+        ),
+    )
+    rows = list(table.rows())
+    assert rows == [
+        {
+            "id": "1",
+            "emotion": None,
+            "sentiment": "positive",
+            "text": "Loving this sun #summer #beach",
+            "split": "train",
+        },
+        {"id": "2", "emotion": None, "sentiment": "negative", "text": "worst day ever", "split": "val"},
+    ]
+    assert table.skipped == {"no modality": 1, "label '2'": 1}
+    assert Tokenizer(Vocab(), Vocab()).post_tokens(rows[0]["text"], None) == (
+        ["loving", "this", "sun"],
+        ["summer", "beach"],
+    )
+    jsonl = tmp_path / "posts.jsonl"
+    jsonl.write_text(json.dumps({"t": "hi", "g": ["a", "b"], "e": "fear"}) + "\n")
+    assert list(Table(jsonl, Columns("e", text="t", tags="g")).rows())[0]["tags"] == ["a", "b"]
+    with pytest.raises(ValueError, match="neither an emotion"):
+        parse_label_map("1=happy")
