@@ -67,7 +67,10 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """Kim CNN: embedding, dropout, conv widths 3/4/5 x 100 filters + ReLU, max/avg/min pooling, Linear(900, 300)."""
+    """Kim CNN: embedding, dropout, conv widths 3/4/5 x 100 filters + ReLU, max/avg/min pooling, Linear(900, 300).
+
+    The three poolings run over the positions where a window starts at a word, not over the padding: a 12-word comment
+    padded to 150 would otherwise have its mean and min set by padding (equation (1) pools over the text)."""
 
     def __init__(self, cfg: ModelConfig, vectors: torch.Tensor | None = None):
         super().__init__()
@@ -84,7 +87,13 @@ class TextEncoder(nn.Module):
         pools = []
         for conv in self.convs:
             c = F.relu(conv(x))
-            pools += [c.amax(dim=2), c.mean(dim=2), c.amin(dim=2)]  # equation (1)
+            valid = (ids[:, : c.shape[2]] != 0).unsqueeze(1)  # a window starting at a word (ids are padded right)
+            count = valid.sum(dim=2).clamp(min=1)
+            pools += [  # equation (1); ReLU outputs are >= 0, so 0 is neutral for the max
+                torch.where(valid, c, 0.0).amax(dim=2),
+                torch.where(valid, c, 0.0).sum(dim=2) / count,
+                torch.where(valid, c, torch.finfo(c.dtype).max).amin(dim=2),
+            ]
         return self.fc(torch.cat(pools, dim=1))
 
 
@@ -97,7 +106,8 @@ class TagEncoder(nn.Module):
         self.conv = nn.Conv1d(cfg.tag_dim, cfg.tag_filters, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv(self.embed(ids).transpose(1, 2))).amax(dim=2)
+        c = F.relu(self.conv(self.embed(ids).transpose(1, 2)))
+        return torch.where((ids != 0).unsqueeze(1), c, 0.0).amax(dim=2)  # over the tags, not the padding
 
 
 class Head(nn.Module):

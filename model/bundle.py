@@ -19,7 +19,7 @@ from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
 from .bundle_info import BundleInfo
 from .config import ModelConfig, TrainConfig
 
-FORMAT = 1
+FORMAT = 2  # 2: text and tag pooling over the words / tags only (1 pooled over the padding too)
 
 
 def save_bundle(

@@ -48,6 +48,9 @@ class TrainConfig(BaseModel):
         None, description="'spacy-md', 'glove-6b-50d' or a word2vec/GloVe file (model/wordvectors.py); None = random"
     )
     freeze_vectors: bool = Field(False, description="keep the pretrained word vectors fixed")
+    rare_words_with_vectors: bool = Field(
+        True, description="keep training words seen fewer than min_count times when the word vectors have them"
+    )
     grad_clip: float | None = Field(1.0, description="clip the gradient norm (None = no clipping)")
     lr_schedule: Literal["none", "plateau"] = Field(
         "plateau", description="halve the learning rate when the validation score stalls for an epoch"

@@ -63,10 +63,11 @@ class Vocab:
         return len(self.itos)
 
     @classmethod
-    def build(cls, token_lists: Iterable[list[str]], min_count: int = 5) -> Vocab:
-        """Tokens seen at least min_count times, most frequent first (ties alphabetical, so builds are reproducible)."""
+    def build(cls, token_lists: Iterable[list[str]], min_count: int = 5, keep: frozenset[str] = frozenset()) -> Vocab:
+        """Tokens seen at least min_count times, or at all when in `keep` (words with a pretrained vector), most
+        frequent first (ties alphabetical, so builds are reproducible)."""
         counts = Counter(t for tokens in token_lists for t in tokens)
-        kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        kept = sorted((t for t, c in counts.items() if c >= min_count or t in keep), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK, *kept])
 
     def ids(self, tokens: list[str], length: int) -> list[int]:
@@ -106,12 +107,14 @@ class Tokenizer:
         max_words: int = 150,
         max_tags: int = 10,
         split_hashtags: bool = True,
+        keep_words: frozenset[str] = frozenset(),
     ) -> Tokenizer:
-        """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count."""
+        """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count.
+        Words in `keep_words` (those with a pretrained vector) are kept however rare."""
         empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags)
         tokens = [empty.post_tokens(text, tags) for text, tags in posts]
         return cls(
-            Vocab.build((w[:max_words] for w, _ in tokens), min_count),
+            Vocab.build((w[:max_words] for w, _ in tokens), min_count, keep_words),
             Vocab.build((t[:max_tags] for _, t in tokens), min_count),
             max_words,
             max_tags,

@@ -23,7 +23,7 @@ from .loss import MISSING, multitask_loss
 from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
-from .wordvectors import embedding_matrix
+from .wordvectors import embedding_matrix, vocabulary_vectors
 
 
 @dataclass
@@ -45,12 +45,13 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
     model_cfg = model_cfg or ModelConfig()
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
-    tok = Tokenizer.fit(
-        [(e.text, e.tags) for e in parts["train"]],
-        min_count=train_cfg.min_count,
-        max_words=model_cfg.max_words,
-        max_tags=model_cfg.max_tags,
-    )
+    posts = [(e.text, e.tags) for e in parts["train"]]
+    sizes = {"min_count": train_cfg.min_count, "max_words": model_cfg.max_words, "max_tags": model_cfg.max_tags}
+    tok = Tokenizer.fit(posts, **sizes)
+    if train_cfg.word_vectors and train_cfg.rare_words_with_vectors:
+        seen = Tokenizer.fit(posts, **{**sizes, "min_count": 1}).words.itos[2:]
+        with_vectors = vocabulary_vectors(train_cfg.word_vectors, seen).key_to_index
+        tok = Tokenizer.fit(posts, **sizes, keep_words=frozenset(with_vectors))
     vectors, coverage = None, None
     updates = {"n_words": len(tok.words), "n_tags": len(tok.tags)}
     if train_cfg.word_vectors:

@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from .app import WorkerApp
 
+    s.datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last folder of the path
+
     worker = WorkerApp(s, bundle, max_batch)
     _Worker(
         worker.app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config

@@ -28,6 +28,8 @@ def cluster_node(tmp_path_factory):
             "127.0.0.1",
             "--cluster-enabled",
             "yes",
+            "--cluster-port",  # default: port + 10000, past 65535 for many ephemeral ports
+            str(free_port()),
             "--cluster-config-file",
             str(d / "nodes.conf"),
             "--save",
