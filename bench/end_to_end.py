@@ -1,8 +1,15 @@
-"""End-to-end worker throughput and latency, measured in one run on the local stack: micro-batching by modality
-combination vs a per-message mode (one Triton request per post, batch 1, as in Triton's Kafka tutorial), for
-text+tags posts and for image posts, and the ratio to the raw Triton throughput of the same ensembles.
+"""End-to-end worker throughput and latency on the local stack, one run, every number side by side:
 
-python -m bench.end_to_end
+- streams: text+tags posts, image posts, and a seeded mixed stream (40 % text+tags, 20 % image+text+tags,
+  15 % image+text, 10 % text, 5 % image, 5 % tags, 5 % text with an image URL that fails), images served by a local
+  HTTP server as JPEGs of 640-1600 px;
+- raw Triton: the project's client alone replaying the requests the worker makes for the same posts (same grouping by
+  combination, same request sizes, same requests in flight), inputs pre-encoded; the end-to-end / raw ratio;
+- the worker on a backlog (its maximum rate), then paced at 50 % and 90 % of it (p50 / p99 of `latency_ms`);
+- per message (one request per post) for text+tags: the pattern of Triton's Kafka tutorial;
+- each stage's share of the worker's time (emostream_stage_seconds_total).
+
+python -m bench.end_to_end [--only mixed] [--quick]      (results: artifacts/bench/end_to_end.json)
 """
 
 from __future__ import annotations
@@ -19,20 +26,38 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.combos import COMBOS, Combo
+from model.imaging import decode_image
 from stream.kafka_admin import ensure_topics
 from stream.triton_client import EmotionClient
 
-from .common import pct, random_bundle, serve, unserve
+from .common import pct, random_bundle, serve, unserve, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
+MIXES = {
+    "text_tags": {"text_tags": 1.0},
+    "image": {"image": 1.0},
+    "mixed": {
+        "text_tags": 0.40,
+        "image_text_tags": 0.20,
+        "image_text": 0.15,
+        "text": 0.10,
+        "image": 0.05,
+        "tags": 0.05,
+        "broken": 0.05,
+    },
+}
+WORDS = [f"w{i}" for i in range(3000)]  # the random bundle's vocabulary
+IMAGE_BATCH, BATCH = 32, 256  # the export's max batch sizes (image ensembles, others)
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -40,44 +65,141 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def image_server() -> tuple[str, ThreadingHTTPServer]:
-    from model.demo_data import make_image
-    from model.demo_data import photos as demo_photos
+def image_server(n: int = 24) -> tuple[str, ThreadingHTTPServer, Path]:
+    """JPEGs of 640-1600 px (cut from the photos scikit-image ships), served on loopback."""
+    from model.demo_data import photos
 
-    d = Path(tempfile.mkdtemp())
-    rng = random.Random(0)
-    photos = demo_photos()
-    for i in range(16):
-        make_image(rng, photos, "awe", size=320).save(d / f"{i}.jpg", quality=90)
+    d, rng, pics = Path(tempfile.mkdtemp()), random.Random(0), photos()
+    for i in range(n):
+        w = rng.randint(640, 1600)
+        h = int(w * rng.uniform(0.6, 1.0))
+        pics[i % len(pics)].resize((w, h)).save(d / f"{i}.jpg", quality=85)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(d)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{srv.server_address[1]}", srv
+    return f"http://127.0.0.1:{srv.server_address[1]}", srv, d
 
 
-def posts(kind: str, n: int, base: str, tag: str) -> list[dict]:
-    rng = random.Random(1)
-    words = "happy party music calm home family angry protest fear danger storm mountain".split()
+def posts(mix: str, n: int, base: str, tag: str, seed: int = 1) -> list[dict]:
+    rng = random.Random(seed)
+    kinds, weights = zip(*MIXES[mix].items(), strict=True)
     out = []
     for i in range(n):
+        kind = rng.choices(kinds, weights)[0]
         p = {"id": f"{tag}-{i}"}
-        if kind == "text_tags":
-            p["text"] = " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
-            p["tags"] = rng.sample(words, 3)
+        if kind == "broken":
+            p["image_url"], p["text"] = f"{base}/missing-{i}.jpg", " ".join(rng.choices(WORDS, k=12))
         else:
-            p["image_url"] = f"{base}/{i % 16}.jpg"
+            combo = Combo.parse(kind)
+            if "text" in combo:
+                p["text"] = " ".join(rng.choices(WORDS, k=rng.randint(5, 30)))
+            if "tags" in combo:
+                p["tags"] = rng.sample(WORDS, 3)
+            if "image" in combo:
+                p["image_url"] = f"{base}/{rng.randrange(24)}.jpg"
         out.append(p)
     return out
 
 
-def run_mode(
-    stack_env: dict, bundle: Path, prefix: str, kind: str, n: int, paced_n: int, base: str, batch: int, inflight: int
+def requests_of(batch: list[dict], max_batch: int) -> list[tuple[Combo, list[dict]]]:
+    """The Triton requests the worker makes for these posts: micro-batches, grouped by the combination each post can
+    use (a failed image leaves the rest), chunked by the ensemble's max batch size."""
+    out = []
+    for start in range(0, len(batch), max_batch):
+        groups: dict[Combo, list[dict]] = {}
+        for p in batch[start : start + max_batch]:
+            have = [
+                m
+                for m, ok in (
+                    ("image", "image_url" in p and "missing" not in p["image_url"]),
+                    ("text", "text" in p),
+                    ("tags", "tags" in p),
+                )
+                if ok
+            ]
+            groups.setdefault(Combo.of(have), []).append(p)
+        for combo, ps in groups.items():
+            size = min(IMAGE_BATCH if combo.has_image else BATCH, max_batch)
+            out += [(combo, ps[i : i + size]) for i in range(0, len(ps), size)]
+    return out
+
+
+async def raw_triton(
+    url: str, prefix: str, reqs: list[tuple[Combo, list[dict]]], images: Path, inflight: int, rounds: int = 1
+) -> float:
+    """Posts/s of the client alone replaying `reqs` (inputs pre-encoded, `inflight` requests at a time)."""
+    rng = np.random.default_rng(0)
+    decoded = {p.name: decode_image(p.read_bytes(), 224) for p in images.glob("*.jpg")}
+    encoded = []
+    for combo, ps in reqs:
+        arrays = {}
+        if combo.has_image:
+            arrays["image"] = np.stack([decoded[p["image_url"].rsplit("/", 1)[1]] for p in ps])
+        if "text" in combo:
+            arrays["text"] = rng.integers(2, len(WORDS), (len(ps), 150), dtype=np.int64)
+        if "tags" in combo:
+            arrays["tags"] = rng.integers(2, 2000, (len(ps), 10), dtype=np.int64)  # the random bundle's 2,000 tags
+        encoded.append((combo, arrays, len(ps)))
+    client = EmotionClient(url, prefix=prefix, timeout_s=300)
+    await client.infer(*encoded[0][:2])  # warm-up
+    sem, done = asyncio.Semaphore(inflight), 0
+
+    async def one(combo, arrays, n):
+        nonlocal done
+        async with sem:
+            await client.infer(combo, arrays)
+            done += n
+
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        await asyncio.gather(*(one(*e) for e in encoded))
+    rate = done / (time.perf_counter() - t0)
+    await client.close()
+    return rate
+
+
+def _metric(port: int, name: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {
+        s.labels.get("stage", ""): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name
+    }
+
+
+def _assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300) -> float:
+    """Wall-clock time at which the worker's /health first shows its partitions assigned."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited with {worker.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if json.loads(r.read()).get("kafka_assigned"):
+                    return time.time()
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("worker not assigned in time")
+
+
+def run_worker(
+    stack_env: dict,
+    bundle: Path,
+    prefix: str,
+    backlog: list[dict],
+    paced: dict[str, list[dict]],
+    settings: dict[str, str],
 ) -> dict:
+    """A worker on its own topics: throughput on the backlog (from the output records' broker times), then latency
+    of each paced list (produced at its rate), and the stage shares."""
     uid = uuid.uuid4().hex[:6]
     topics = {"posts": f"bposts-{uid}", "out": f"bout-{uid}", "dlq": f"bdlq-{uid}"}
     bootstrap = stack_env["EMOSTREAM_KAFKA_BOOTSTRAP"]
     ensure_topics(bootstrap, list(topics.values()), 4)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
-    for p in posts(kind, n, base, f"bulk{uid}"):
+    for p in backlog:
         producer.send(topics["posts"], key=p["id"].encode(), value=json.dumps(p).encode())
     producer.flush()
     port = 20000 + random.randrange(20000)
@@ -90,13 +212,12 @@ def run_mode(
         "EMOSTREAM_TOPIC_OUTPUT": topics["out"],
         "EMOSTREAM_TOPIC_DLQ": topics["dlq"],
         "EMOSTREAM_APP_ID": f"bench-{uid}",
-        "EMOSTREAM_REDIS_PREFIX": f"bench:{uid}:",
+        "EMOSTREAM_REDIS_PREFIX": f"{{b{uid}}}:",
         "EMOSTREAM_WEB_PORT": str(port),
         "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true",
-        "EMOSTREAM_MAX_BATCH": str(batch),
-        "EMOSTREAM_MAX_INFLIGHT": str(inflight),
         "EMOSTREAM_DATADIR": f"/tmp/emostream-bench-{uid}",
         "EMOSTREAM_LOG_LEVEL": "warn",
+        **settings,
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "stream.cli", "worker"],
@@ -108,37 +229,41 @@ def run_mode(
     )
     consumer = KafkaConsumer(
         topics["out"],
+        topics["dlq"],
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         consumer_timeout_ms=1000,
     )
     try:
-        done, times, deadline = 0, [], time.monotonic() + 600
-        while done < n and time.monotonic() < deadline:
+        started = _assigned(worker, port)  # the clock starts when the worker owns its partitions
+        times, deadline = [], time.monotonic() + 900
+        while len(times) < len(backlog) and time.monotonic() < deadline:
             if worker.poll() is not None:
-                raise RuntimeError(
-                    f"worker exited with {worker.returncode}; run it by hand with these settings to see why"
-                )
-            for msg in consumer:
-                done += 1
-                times.append(msg.timestamp / 1000)  # broker append time of the output = when it was produced
-        throughput = (len(times) - 1) / (max(times) - min(times)) if len(times) > 1 else float("nan")
-        # latency at half the measured throughput: posts produced at a steady rate, latency_ms from the records
-        rate = 0.5 * throughput
-        paced = posts(kind, paced_n, base, f"paced{uid}")
-        t0 = time.monotonic()
-        for i, p in enumerate(paced):
-            producer.send(topics["posts"], key=p["id"].encode(), value=json.dumps(p).encode())
-            producer.flush()
-            time.sleep(max(0.0, t0 + (i + 1) / rate - time.monotonic()))
-        lat, deadline = [], time.monotonic() + 300
-        while len(lat) < paced_n and time.monotonic() < deadline:
-            for msg in consumer:
-                rec = json.loads(msg.value)
-                if rec["id"].startswith("paced"):
-                    lat.append(rec["latency_ms"])
-        return {"posts_per_s": throughput, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "n": len(times)}
+                raise RuntimeError(f"worker exited with {worker.returncode}")
+            times += [m.timestamp / 1000 for m in consumer]
+        rate = len(times) / (max(times) - started) if times else float("nan")
+        stages = _metric(port, "emostream_stage_seconds_total")
+        out = {
+            "posts_per_s": rate,
+            "n": len(times),
+            "stage_share": {k: v / sum(stages.values()) for k, v in stages.items()},
+        }
+        for label, ps in paced.items():
+            share = float(label.rstrip("%")) / 100
+            t0 = time.monotonic()
+            for i, p in enumerate(ps):
+                producer.send(topics["posts"], key=p["id"].encode(), value=json.dumps(p).encode())
+                producer.flush()
+                time.sleep(max(0.0, t0 + (i + 1) / (share * rate) - time.monotonic()))
+            ids, lat, deadline = {p["id"] for p in ps}, [], time.monotonic() + 300
+            while len(lat) < len(ps) and time.monotonic() < deadline:
+                for m in consumer:
+                    rec = json.loads(m.value)
+                    if rec.get("id") in ids and "latency_ms" in rec:
+                        lat.append(rec["latency_ms"])
+            out[label] = {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "n": len(lat)}
+        return out
     finally:
         consumer.close()
         producer.close()
@@ -146,75 +271,66 @@ def run_mode(
         worker.wait(30)
 
 
-async def raw_triton(url: str, prefix: str, combo: str, batch: int, concurrency: int, seconds: float = 8.0) -> float:
-    """Posts/s the ensemble serves to our client with the worker's request shape (batch, in-flight requests)."""
-    shapes = {
-        "image": ((batch, 224, 224, 3), np.uint8),
-        "text": ((batch, 150), np.int64),
-        "tags": ((batch, 10), np.int64),
-    }
-    head = Combo.parse(combo)
-    inputs = {m: np.ones(*shapes[m]) for m in head}
-    client = EmotionClient(url, prefix=prefix, timeout_s=120)
-    await client.infer(head, inputs)
-    done, t0 = 0, time.perf_counter()
-
-    async def loop():
-        nonlocal done
-        while time.perf_counter() - t0 < seconds:
-            await client.infer(head, inputs)
-            done += batch
-
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
-    rate = done / (time.perf_counter() - t0)
-    await client.close()
-    return rate
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--text-posts", type=int, default=3000)
-    ap.add_argument("--image-posts", type=int, default=160)
-    ap.add_argument("--max-batch", type=int, default=256, help="worker micro-batch for text+tags posts (image: 32)")
-    ap.add_argument("--only", choices=["text_tags", "image"], help="run one kind of post only")
+    ap.add_argument("--only", choices=list(MIXES), nargs="*", help="these streams only")
+    ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
+    ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 2], help="worker agent concurrency values to run")
     args = ap.parse_args(argv)
-    bundle = random_bundle(224)
+    scale = 0.2 if args.quick else 1.0
+    counts = {"text_tags": int(4000 * scale), "image": int(300 * scale), "mixed": int(1200 * scale)}
+    bundle = random_bundle(224, n_words=len(WORDS) + 2)
     prefix = f"e2e{uuid.uuid4().hex[:6]}_"
-    cfg = serve(bundle, prefix, list(COMBOS), queue_delay_us=0)  # a worker checks all seven at start-up
+    cfg = serve(bundle, prefix, list(COMBOS))
     stack_env = cfg.client_env()
-    base, srv = image_server()
+    base, srv, images = image_server()
+    results: dict = {"streams": {}}
+    header = (
+        f"{'stream':10s} {'worker':28s} | {'posts/s':>8s} | {'raw Triton':>10s} | {'e2e/raw':>7s} | "
+        f"{'p50/p99 ms at 50%':>18s} | {'at 90%':>12s} | stage shares"
+    )
+    print(header)
     try:
-        print("posts       mode                         | posts/s | p50 ms | p99 ms | raw Triton posts/s | e2e/raw")
-        for kind, n in (("text_tags", args.text_posts), ("image", args.image_posts)):
-            if args.only and kind != args.only:
-                continue
-            mb = args.max_batch if kind == "text_tags" else 32
-            raw = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, kind, mb, 4))
-            raw1 = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, kind, 1, 1))
-            for mode, batch, inflight, rawv in (
-                (f"micro-batch ({mb}, 4 in flight)", mb, 4, raw),
-                ("per-message (1 request/post)", 1, 1, raw1),
-            ):
-                paced_n = min(n // 4, 400) if kind == "text_tags" else 40
-                r = run_mode(
-                    stack_env,
-                    bundle,
-                    prefix,
-                    kind,
-                    n if batch > 1 or kind == "image" else min(n, 1000),
-                    paced_n,
-                    base,
-                    batch,
-                    inflight,
+        for mix in args.only or list(MIXES):
+            n = counts[mix]
+            backlog = posts(mix, n, base, f"bulk-{mix}")
+            raw = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, requests_of(backlog, 256), images, 4))
+            row = results["streams"][mix] = {"raw_triton_posts_per_s": raw, "runs": {}}
+            modes = [
+                (f"micro-batch, concurrency {c}", {"EMOSTREAM_AGENT_CONCURRENCY": str(c)}) for c in args.concurrency
+            ]
+            if mix == "text_tags":
+                modes.append(("per message", {"EMOSTREAM_MAX_BATCH": "1", "EMOSTREAM_MAX_INFLIGHT": "1"}))
+            for name, settings in modes:
+                per_message = name == "per message"
+                b = backlog[: max(200, n // 4)] if per_message else backlog
+                paced_n = max(20, min(len(b) // 4, 300))
+                paced = {
+                    f"{s}%": posts(mix, paced_n, base, f"paced{s}-{mix}-{len(row['runs'])}", seed=s) for s in (50, 90)
+                }
+                r = run_worker(stack_env, bundle, prefix, b, paced, settings)
+                reference = (
+                    raw
+                    if not per_message
+                    else asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, requests_of(b, 1), images, 1))
                 )
+                r["raw_triton_posts_per_s"], r["e2e_over_raw"] = reference, r["posts_per_s"] / reference
+                row["runs"][name] = r
+                shares = " ".join(f"{k} {v:.0%}" for k, v in sorted(r["stage_share"].items(), key=lambda kv: -kv[1]))
                 print(
-                    f"{kind:11s} {mode:28s} | {r['posts_per_s']:7.1f} | {r['p50_ms']:6.0f} | {r['p99_ms']:6.0f} | "
-                    f"{rawv:18.1f} | {r['posts_per_s'] / rawv:6.2f}",
+                    f"{mix:10s} {name:28s} | {r['posts_per_s']:8.1f} | {reference:10.1f} | {r['e2e_over_raw']:7.2f} | "
+                    f"{r['50%']['p50_ms']:8.0f} / {r['50%']['p99_ms']:6.0f} | {r['90%']['p50_ms']:5.0f} / "
+                    f"{r['90%']['p99_ms']:5.0f} | {shares}",
                     flush=True,
                 )
+            if mix == "text_tags" and "per message" in row["runs"]:
+                best = max(v["posts_per_s"] for k, v in row["runs"].items() if k != "per message")
+                row["micro_batch_over_per_message"] = best / row["runs"]["per message"]["posts_per_s"]
+                print(f"{'':10s} micro-batching / per message: {row['micro_batch_over_per_message']:.1f}x")
     finally:
         srv.shutdown()
         unserve(prefix)
+    write_result("end_to_end", results)
     return 0
 
 

@@ -61,6 +61,7 @@ class PARAMS:
     EMOTIONS = "emotions"
     SENTIMENTS = "sentiments"
     INTRA_OP_THREADS = "intra_op_threads"  # cpu target: onnxruntime threads per instance
+    PROVIDERS = "execution_providers"  # cpu target: onnxruntime execution providers, comma separated
 
 
 def input_dims(modality: str, image_size: int, max_words: int, max_tags: int) -> list[int]:

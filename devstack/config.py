@@ -31,6 +31,10 @@ class StackConfig(BaseSettings):
     triton_model_repo: Path = Field(
         REPO_ROOT / "triton_repo" / "cpu", description="Model repository Triton serves (explicit model control)."
     )
+    triton_onnxruntime: str = Field(
+        "onnxruntime==1.32.0",
+        description="onnxruntime of the Triton venv (bench/gpu.sh: 'onnxruntime-gpu[cuda,cudnn]==1.23.2' on a GPU)",
+    )
     start_timeout_s: float = Field(120.0, description="Seconds a service may take to become ready.")
 
     @property

@@ -14,7 +14,7 @@ from .config import StackConfig
 from .proc import StackError
 
 # The serving venv: the python backend stub is built against numpy 1's ABI; onnxruntime runs the exported models.
-SERVING_PACKAGES = ["nvidia-pytriton==0.7.0", "numpy==1.26.4", "onnxruntime==1.32.0"]
+SERVING_PACKAGES = ["nvidia-pytriton==0.7.0", "numpy==1.26.4"]  # + StackConfig.triton_onnxruntime
 
 
 class Triton:
@@ -43,7 +43,7 @@ class Triton:
         self.home.mkdir(parents=True, exist_ok=True)
         steps = [
             [str(base_python), "-m", "venv", str(self.venv)],
-            [str(self.venv / "bin" / "pip"), "install", "-q", *SERVING_PACKAGES],
+            [str(self.venv / "bin" / "pip"), "install", "-q", *SERVING_PACKAGES, self.cfg.triton_onnxruntime],
         ]
         for cmd in steps:
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -72,6 +72,7 @@ class Triton:
             f"--backend-directory={self.backends}",
             "--model-control-mode=explicit",
             "--exit-on-error=false",
+            "--strict-readiness=false",  # ready = serving: a model that failed to load does not unready the server
             f"--http-address={c.host}",
             f"--http-port={c.triton_http_port}",
             f"--grpc-address={c.host}",

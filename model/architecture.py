@@ -140,6 +140,7 @@ class EmotionNet(nn.Module):
         self.tags = TagEncoder(cfg)
         dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
         self.heads = nn.ModuleDict({c.name: Head(sum(dims[m] for m in c), cfg) for c in COMBOS})
+        self.feature_dropout = nn.Dropout(cfg.feature_dropout)  # on r_i, r_t, r_# while training (0: the paper)
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Features (B, d) per modality, zeros on rows without it; each encoder sees only the rows that have it.
@@ -163,7 +164,7 @@ class EmotionNet(nn.Module):
                 else:
                     r = getattr(self, m)(batch[m][rows])
                 out = out.index_copy(0, rows, r)
-            feats[m] = out
+            feats[m] = self.feature_dropout(out)
         return feats
 
     def forward(self, batch: dict[str, torch.Tensor], heads: tuple[str, ...] | None = None) -> dict[str, tuple]:

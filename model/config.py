@@ -16,7 +16,8 @@ class ModelConfig(BaseModel):
     word_dim: int = Field(300, description="word embedding size (the word-vector file's dimension when one is given)")
     text_filters: int = 100
     text_widths: tuple[int, ...] = (3, 4, 5)
-    text_dropout: float = 0.25
+    text_dropout: float = Field(0.25, description="dropout on the word embeddings (the paper's 0.25)")
+    feature_dropout: float = Field(0.0, description="dropout on each encoder's output before the heads (0: the paper)")
     n_tags: int = Field(2, description="tag vocabulary size, <PAD> and <UNK> included")
     tag_dim: int = 250
     tag_filters: int = Field(300, description="tag conv filters = size of r_#")
@@ -60,6 +61,7 @@ class TrainConfig(BaseModel):
         description="'loss': validation multitask loss; 'score': mean of the labelled heads' macro-F1 / accuracy",
     )
     class_weights: bool = Field(False, description="weight the emotion loss by inverse class frequency")
+    weight_decay: float = Field(0.0, description="decoupled weight decay (AdamW) when > 0")
     heads: tuple[str, ...] | None = Field(
         None, description="train only these heads (single-task baselines); None = all seven"
     )

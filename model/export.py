@@ -39,6 +39,7 @@ class ExportOptions:
     gpu_instances: int = 1
     gpu_accelerator: str = "cuda"  # or "tensorrt"
     intra_op_threads: int = 0
+    providers: str = "CPUExecutionProvider"  # the python-backend runner's onnxruntime providers (bench/gpu.sh: CUDA)
     dynamic_batching: bool = True
     prefix: str = ""  # prepended to every model name, so several exports can share one repository
 
@@ -100,6 +101,7 @@ def _model_config(
         cfg.backend = "python"
         group.kind, group.count = mc.ModelInstanceGroup.KIND_CPU, opt.cpu_instances
         cfg.parameters[tc.PARAMS.INTRA_OP_THREADS].string_value = str(opt.intra_op_threads)
+        cfg.parameters[tc.PARAMS.PROVIDERS].string_value = opt.providers
     else:
         cfg.platform, cfg.default_model_filename = "onnxruntime_onnx", "model.onnx"
         group.kind, group.count = mc.ModelInstanceGroup.KIND_GPU, opt.gpu_instances

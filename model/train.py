@@ -130,7 +130,11 @@ def fit(
     weights. Returns the per-epoch history (losses, validation metrics, seconds, examples/s)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = (
+        torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.weight_decay
+        else torch.optim.Adam(params, lr=cfg.lr)
+    )
     by_loss = cfg.early_stop == "loss"
     sched = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min" if by_loss else "max", factor=0.5, patience=0)
@@ -246,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "--max-words", type=int, default=150, help="words per text (the paper's 150; short texts need fewer)"
     )
     ap.add_argument("--no-freeze", action="store_true", help="fine-tune DenseNet too (slow on a CPU)")
+    ap.add_argument("--text-dropout", type=float, default=0.25, help="dropout on the word embeddings (paper: 0.25)")
+    ap.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the encoders' outputs (paper: none)")
     ap.add_argument("--heads", nargs="*", choices=COMBO_NAMES, help="train only these heads (default: all seven)")
     ap.add_argument(
         "--checkpoint-dir", type=Path, default=Path("artifacts/checkpoints"), help="last.pt / best.pt each epoch"
@@ -262,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluate import table
 
     print(f"preset {cfg.preset}: " + ", ".join(f"{k}={v}" for k, v in cfg.model_dump().items() if k != "preset"))
-    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words))
+    model_cfg = ModelConfig(
+        image_size=args.image_size,
+        max_words=args.max_words,
+        text_dropout=args.text_dropout,
+        feature_dropout=args.feature_dropout,
+    )
+    prep = prepare(args.manifest, cfg, model_cfg)
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
     trained = head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES)

@@ -20,7 +20,11 @@ class TritonPythonModel:
         opts.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
         opts.inter_op_num_threads = 1
         path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        # "execution_providers" (contracts.triton.PARAMS.PROVIDERS): CPU by default; CUDA for bench/gpu.sh
+        providers = params.get("execution_providers", "CPUExecutionProvider").split(",")
+        if "CUDAExecutionProvider" in providers and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # the CUDA/cuDNN libraries of the nvidia-* wheels
+        self.session = ort.InferenceSession(path, opts, providers=providers)
         self.inputs = [i["name"] for i in config["input"]]
         self.outputs = [o["name"] for o in config["output"]]
 

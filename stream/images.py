@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -17,6 +18,7 @@ from yarl import URL
 
 from model.imaging import ImageDecodeError, decode_image
 
+from . import metrics
 from .addresses import BlockedAddress, GuardedResolver, address_allowed
 from .settings import Settings
 
@@ -72,10 +74,7 @@ class ImageFetcher:
         try:
             async with self._sem:
                 data = await self._download(url)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._decoders, decode_image, data, self.size, self.s.image_decode_mb * 2**20
-            )
+            return await asyncio.get_running_loop().run_in_executor(self._decoders, self._decode, data)
         except ImageFetchError:
             raise
         except ImageDecodeError as e:
@@ -85,6 +84,13 @@ class ImageFetcher:
         except Exception as e:  # noqa: BLE001 - the boundary with aiohttp/yarl: no URL may escape as anything else
             log.exception("image fetch of %.200s failed unexpectedly", url)
             raise ImageFetchError("fetch_error", f"{type(e).__name__}: {str(e)[:200]}") from e
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return decode_image(data, self.size, self.s.image_decode_mb * 2**20)
+        finally:
+            metrics.STAGE_SECONDS.labels("decode").inc(time.perf_counter() - t0)
 
     def _check_url(self, url: URL) -> None:
         """Scheme, host, no credentials, a valid port and, for IP literals (aiohttp connects to those without asking

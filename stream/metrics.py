@@ -27,5 +27,10 @@ CONSUMER_LAG = Gauge(
 OLDEST_BATCH = Gauge(
     "emostream_oldest_batch_seconds", "age of the micro-batch in progress (0 when idle): its offsets are held"
 )
+STAGE_SECONDS = Counter(
+    "emostream_stage_seconds_total",
+    "time spent per stage, summed over posts (fetch, decode, tokenize), requests (infer) and batches (parse, publish)",
+    ["stage"],
+)
 AGG_APPLIED = Counter("emostream_aggregated_total", "records applied to the Redis aggregates", ["topic"])
 AGG_DUPLICATES = Counter("emostream_aggregate_duplicates_total", "records not re-counted in Redis (seen before)")

@@ -79,11 +79,24 @@ class Pipeline:
         metrics.POSTS_IN.inc(len(batch))
         result = BatchResult()
         works: list[_Work] = []
+        t0 = time.perf_counter()
         for msg in batch:
             try:
                 works.append(_Work(msg, parse_post(msg.value, self.s)))
             except InvalidPost as e:
                 self._dead(result, msg, e)
+        metrics.STAGE_SECONDS.labels("parse").inc(time.perf_counter() - t0)
+        # Two waves: posts with no image to fetch go to Triton while the images of the others download and decode.
+        waves: tuple[list[_Work], list[_Work]] = ([], [])
+        for w in works:
+            waves[bool(w.post.image_url and self.image_used)].append(w)
+        await asyncio.gather(*(self._wave(wave, result) for wave in waves))
+        return result
+
+    async def _wave(self, works: list[_Work], result: BatchResult) -> None:
+        """Prepare, route, infer and build the records of some posts of the batch."""
+        if not works:
+            return
         prepared = await asyncio.gather(*(self._prepare(w) for w in works), return_exceptions=True)
         groups: dict[Combo, list[_Work]] = {}
         for w, err in zip(works, prepared, strict=True):
@@ -118,7 +131,6 @@ class Pipeline:
             for i, w in enumerate(ws):
                 if res[i] is not None:
                     self._output(result, w, head, res[i], now)
-        return result
 
     def _chunk(self, head: Combo) -> int:
         """Posts per request: the micro-batch, capped by the ensemble's max_batch_size as read from Triton."""
@@ -131,19 +143,23 @@ class Pipeline:
 
     async def _prepare(self, w: _Work) -> None:
         """Tokens and image of one post; a failed image is a `degraded` entry, anything else unforeseen raises."""
+        t0 = time.perf_counter()
         text_ids, tag_ids = self.bundle.tokenizer.encode_post(w.post.text, w.post.tags)
         w.text, w.tags = text_ids, tag_ids
         w.tag_names = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)[1][: self.bundle.max_tags]
+        metrics.STAGE_SECONDS.labels("tokenize").inc(time.perf_counter() - t0)
         if w.post.text and w.text is None:
             w.degraded.append(Degraded(modality="text", reason="no_words"))
         if w.post.image_url:
             if not self.image_used:
                 w.degraded.append(Degraded(modality="image", reason="no_trained_head"))
             else:
+                t0 = time.perf_counter()
                 try:
                     w.image = await self.fetcher.fetch(w.post.image_url)
                 except ImageFetchError as e:
                     w.degraded.append(Degraded(modality="image", reason=e.reason))
+                metrics.STAGE_SECONDS.labels("fetch").inc(time.perf_counter() - t0)
         for d in w.degraded:
             metrics.DEGRADED.labels(d.modality, d.reason).inc()
 
@@ -159,6 +175,7 @@ class Pipeline:
             t0 = time.perf_counter()
             res = await self.client.infer(head, arrays)
         metrics.TRITON_LATENCY.labels(head.name).observe(time.perf_counter() - t0)
+        metrics.STAGE_SECONDS.labels("infer").inc(time.perf_counter() - t0)
         metrics.BATCH_SIZE.observe(len(ws))
         return res
 

@@ -62,7 +62,9 @@ class Classifier:
         self._batches[token] = time.monotonic()
         try:
             result = await self.pipeline.process(batch)
+            t0 = time.perf_counter()
             await self.sink.publish(result)
+            metrics.STAGE_SECONDS.labels("publish").inc(time.perf_counter() - t0)
         finally:
             self._batches.pop(token, None)
         self.stats.posts_in += len(batch)

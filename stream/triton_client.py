@@ -192,7 +192,13 @@ class EmotionClient:
 
     def _classify(self, combo: Combo, e: InferenceServerException) -> TritonError:
         status, msg = str(e.status()), e.message() or str(e)
-        if status in _BAD_REQUEST or "unexpected shape" in msg or "unexpected datatype" in msg:
+        # the model refusing these inputs (onnxruntime's INVALID_ARGUMENT arrives as INTERNAL): a problem of the request
+        if (
+            status in _BAD_REQUEST
+            or "unexpected shape" in msg
+            or "unexpected datatype" in msg
+            or "INVALID_ARGUMENT" in msg
+        ):
             return BadRequest(f"{self.model(combo)}: {msg}"[:1000])
         if (
             status in _UNAVAILABLE

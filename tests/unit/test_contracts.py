@@ -56,7 +56,7 @@ def test_model_names_and_tensors():
 def test_the_triton_runner_reads_the_contracts_parameter_key():
     """model/triton_onnx_model.py runs inside Triton's python stub and cannot import the project."""
     runner = (ROOT / "model" / "triton_onnx_model.py").read_text()
-    assert f'"{tc.PARAMS.INTRA_OP_THREADS}"' in runner
+    assert f'"{tc.PARAMS.INTRA_OP_THREADS}"' in runner and f'"{tc.PARAMS.PROVIDERS}"' in runner
 
 
 def test_redis_keys_share_the_prefix_hash_tag():

@@ -29,6 +29,11 @@ async def client():
             ModelUnavailable,
         ),
         ("StatusCode.INTERNAL", "onnxruntime failed", ModelUnavailable),
+        (
+            "StatusCode.INTERNAL",
+            "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : indices element out of data bounds",
+            BadRequest,
+        ),
         ("StatusCode.RESOURCE_EXHAUSTED", "queue full", ModelUnavailable),
         ("StatusCode.SOMETHING_NEW", "never seen", ModelUnavailable),
     ],

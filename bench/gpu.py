@@ -1,0 +1,154 @@
+"""The image ensemble on a GPU (or, with --cpu, the same run on the CPU as a dry run): perf_analyzer 2.51 at batch
+1..64 beside the project's client at the same batch sizes, then the end-to-end benchmark's mixed stream; one JSON +
+Markdown report (artifacts/bench/gpu.json, gpu.md). bench/gpu.sh prepares a GPU machine and calls this.
+
+python -m bench.gpu [--cpu] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from contracts import triton as tc
+from contracts.combos import COMBOS, Combo
+from stream.triton_client import EmotionClient
+
+from . import end_to_end
+from .common import perf_analyzer_env, random_bundle, serve, unserve, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = Combo.parse("image")
+
+
+def perf_analyzer(model: str, url: str, batch: int, concurrency: int, requests: int) -> tuple[float, float]:
+    """(images/s, p50 ms) with zero-valued inputs."""
+    out = Path(tempfile.mkdtemp()) / "pa.csv"
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "perf_analyzer"),
+        "-m",
+        model,
+        "-u",
+        url,
+        "-i",
+        "grpc",
+        "-b",
+        str(batch),
+        "--concurrency-range",
+        f"{concurrency}:{concurrency}",
+        "--input-data",
+        "zero",
+        "--measurement-mode",
+        "count_windows",
+        "--measurement-request-count",
+        str(requests),
+        "--stability-percentage",
+        "50",
+        "--max-trials",
+        "6",
+        "-f",
+        str(out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=900)
+    if res.returncode != 0 or not out.exists():
+        raise RuntimeError(f"perf_analyzer failed: {res.stdout[-1500:]}\n{res.stderr[-1500:]}")
+    row = next(csv.DictReader(out.open()))
+    return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
+
+
+async def own_client(url: str, prefix: str, batch: int, concurrency: int, requests: int) -> tuple[float, float]:
+    client = EmotionClient(url, prefix=prefix, timeout_s=600)
+    arrays = {"image": np.zeros((batch, 224, 224, 3), np.uint8)}
+    await client.infer(IMAGE, arrays)
+    lat: list[float] = []
+
+    async def loop():
+        for _ in range(max(1, requests // concurrency)):
+            t = time.perf_counter()
+            await client.infer(IMAGE, arrays)
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    rate = len(lat) * batch / (time.perf_counter() - t0)
+    await client.close()
+    return rate, float(np.median(lat)) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu", action="store_true", help="onnxruntime on the CPU (a dry run of the GPU script)")
+    ap.add_argument("--quick", action="store_true", help="batch 1 and 4 only, a short end-to-end run")
+    ap.add_argument("--batches", type=int, nargs="*", default=[1, 2, 4, 8, 16, 32, 64])
+    ap.add_argument("--concurrency", type=int, default=2)
+    args = ap.parse_args(argv)
+    batches = [1, 4] if args.quick else args.batches
+    providers = "CPUExecutionProvider" if args.cpu else "CUDAExecutionProvider,CPUExecutionProvider"
+    device = "cpu" if args.cpu else "gpu"
+    prefix = f"gpu{uuid.uuid4().hex[:6]}_"
+    bundle = random_bundle(224, n_words=len(end_to_end.WORDS) + 2)
+    cfg = serve(bundle, prefix, list(COMBOS), image_batch=max(batches), providers=providers)
+    rows = []
+    try:
+        model = tc.ensemble_name(IMAGE, prefix)
+        print(f"image ensemble on the {device} ({providers}), concurrency {args.concurrency}")
+        print("batch | perf_analyzer img/s  p50 ms | own client img/s  p50 ms | own/pa")
+        for b in batches:
+            n = 8 if args.quick or args.cpu else 64
+            pa, pa_ms = perf_analyzer(model, cfg.triton_grpc_url, b, args.concurrency, n)
+            own, own_ms = asyncio.run(own_client(cfg.triton_grpc_url, prefix, b, args.concurrency, n))
+            rows.append(
+                {
+                    "batch": b,
+                    "perf_analyzer_img_per_s": pa,
+                    "perf_analyzer_p50_ms": pa_ms,
+                    "own_img_per_s": own,
+                    "own_p50_ms": own_ms,
+                    "own_over_pa": own / pa,
+                }
+            )
+            print(f"{b:5d} | {pa:19.1f} {pa_ms:7.1f} | {own:16.1f} {own_ms:7.1f} | {own / pa:6.2f}", flush=True)
+    finally:
+        unserve(prefix)
+    e2e = ["--only", "mixed", "--concurrency", "1"] + (["--quick"] if args.quick else [])
+    end_to_end.main(e2e)
+    report = {
+        "device": device,
+        "providers": providers,
+        "image_ensemble": rows,
+        "end_to_end": __import__("json").loads((ROOT / "artifacts/bench/end_to_end.json").read_text()),
+    }
+    write_result("gpu", report)
+    md = [
+        f"# Image ensemble on the {device}",
+        "",
+        "| batch | perf_analyzer img/s | p50 ms | own client img/s | p50 ms | own/pa |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    md += [
+        f"| {r['batch']} | {r['perf_analyzer_img_per_s']:.1f} | {r['perf_analyzer_p50_ms']:.1f} | "
+        f"{r['own_img_per_s']:.1f} | {r['own_p50_ms']:.1f} | {r['own_over_pa']:.2f} |"
+        for r in rows
+    ]
+    mixed = report["end_to_end"]["streams"]["mixed"]
+    run = next(iter(mixed["runs"].values()))
+    md += [
+        "",
+        f"Mixed stream end to end: {run['posts_per_s']:.1f} posts/s, raw Triton {mixed['raw_triton_posts_per_s']:.1f}, "
+        f"ratio {run['e2e_over_raw']:.2f}; p99 at 50 % load {run['50%']['p99_ms']:.0f} ms.",
+    ]
+    (ROOT / "artifacts" / "bench" / "gpu.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
