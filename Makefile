@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test stack-up stack-down bench clean
+.PHONY: setup demo model test stack-up stack-down bench clean
 
 setup: $(VENV)/.installed            ## system packages (if missing) + project venv
 
@@ -16,6 +16,13 @@ $(VENV)/.installed: pyproject.toml scripts/system-deps.sh
 
 demo: setup                          ## the main job: the whole pipeline on the local stack
 	$(BIN)/emostream demo
+
+GOEMOTIONS := artifacts/data/goemotions
+model: setup                         ## the reference bundle: real GoEmotions comments, trained, exported, streamed live
+	$(BIN)/emostream data goemotions --out $(GOEMOTIONS)
+	$(BIN)/emostream train --manifest $(GOEMOTIONS)/manifest.jsonl --out artifacts/bundles/goemotions \
+	  --word-vectors spacy-md --max-words 48 --checkpoint-dir artifacts/checkpoints/goemotions
+	$(BIN)/emostream demo --bundle artifacts/bundles/goemotions/latest --manifest $(GOEMOTIONS)/manifest.jsonl
 
 test: setup                          ## lint, the unit tier (seconds), then every test against real Kafka/Redis/Triton
 	$(BIN)/ruff check .

@@ -35,7 +35,7 @@ class TrainConfig(BaseModel):
     overrides the preset."""
 
     preset: Literal["default", "paper"] = "default"
-    lr: float = 0.001
+    lr: float = 0.0005
     batch_size: int = 64
     max_epochs: int = 30
     patience: int = Field(3, description="epochs without a better validation score before stopping")
@@ -60,8 +60,10 @@ class TrainConfig(BaseModel):
         "score",
         description="'loss': validation multitask loss; 'score': mean of the labelled heads' macro-F1 / accuracy",
     )
-    class_weights: bool = Field(False, description="weight the emotion loss by inverse class frequency")
-    weight_decay: float = Field(0.0, description="decoupled weight decay (AdamW) when > 0")
+    class_weights: bool = Field(True, description="weight the emotion loss by inverse class frequency")
+    weight_decay: float = Field(0.01, description="decoupled weight decay (AdamW) when > 0")
+    text_dropout: float = Field(0.5, description="dropout on the word embeddings (the paper's 0.25)")
+    feature_dropout: float = Field(0.5, description="dropout on each encoder's output before the heads (paper: none)")
     heads: tuple[str, ...] | None = Field(
         None, description="train only these heads (single-task baselines); None = all seven"
     )
@@ -85,6 +87,10 @@ PRESETS: dict[str, dict] = {
         "patience": 4,
         "word_vectors": None,
         "class_weights": False,
+        "rare_words_with_vectors": False,
+        "weight_decay": 0.0,
+        "text_dropout": 0.25,
+        "feature_dropout": 0.0,
     },
     "default": {},  # the field defaults above
 }

@@ -42,7 +42,9 @@ class Prepared:
 
 def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print) -> Prepared:
     """Read the manifest, fit the vocabularies on the training split, encode every split, load word vectors."""
-    model_cfg = model_cfg or ModelConfig()
+    model_cfg = (model_cfg or ModelConfig()).model_copy(
+        update={"text_dropout": train_cfg.text_dropout, "feature_dropout": train_cfg.feature_dropout}
+    )
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
     posts = [(e.text, e.tags) for e in parts["train"]]
@@ -250,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         "--max-words", type=int, default=150, help="words per text (the paper's 150; short texts need fewer)"
     )
     ap.add_argument("--no-freeze", action="store_true", help="fine-tune DenseNet too (slow on a CPU)")
-    ap.add_argument("--text-dropout", type=float, default=0.25, help="dropout on the word embeddings (paper: 0.25)")
-    ap.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the encoders' outputs (paper: none)")
     ap.add_argument("--heads", nargs="*", choices=COMBO_NAMES, help="train only these heads (default: all seven)")
     ap.add_argument(
         "--checkpoint-dir", type=Path, default=Path("artifacts/checkpoints"), help="last.pt / best.pt each epoch"
@@ -268,13 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluate import table
 
     print(f"preset {cfg.preset}: " + ", ".join(f"{k}={v}" for k, v in cfg.model_dump().items() if k != "preset"))
-    model_cfg = ModelConfig(
-        image_size=args.image_size,
-        max_words=args.max_words,
-        text_dropout=args.text_dropout,
-        feature_dropout=args.feature_dropout,
-    )
-    prep = prepare(args.manifest, cfg, model_cfg)
+    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words))
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
     trained = head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Docker engine for the compose tests, on a machine where no registry image can be pulled.
-#   scripts/docker-engine.sh up     install docker.io + docker-compose (v1) when missing, start dockerd when none runs
+#   scripts/docker-engine.sh up     install docker.io and debootstrap when missing, start dockerd when none runs
 #   scripts/docker-engine.sh base   build the base image emostream-base:bookworm once (debootstrap + docker import)
 #   scripts/docker-engine.sh compose  print the path of a Compose v2 binary, built from its Go module when none is
 #                                     installed (Debian has only v1, which reads neither `name:` nor `!reset`)
@@ -19,7 +19,6 @@ engine_ready() { docker version >/dev/null 2>&1; }
 up() {
   need=()
   command -v dockerd >/dev/null || need+=(docker.io)
-  command -v docker-compose >/dev/null || need+=(docker-compose)
   command -v debootstrap >/dev/null || need+=(debootstrap)
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || { echo "missing: ${need[*]} (sudo apt-get install -y ${need[*]})" >&2; exit 1; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ from tests.helpers.compose import ROOT, build_images, new_stack, run
 
 @pytest.fixture(scope="module")
 def compose_stack(demo_bundle):
+    engine_was_running = subprocess.run(["docker", "version"], capture_output=True).returncode == 0
     took = build_images()
     compose_bin = run(["bash", "scripts/docker-engine.sh", "compose"], timeout=1800).strip().splitlines()[-1]
     print("build (s):", {k: round(v, 1) for k, v in took.items()})
@@ -25,3 +27,5 @@ def compose_stack(demo_bundle):
     finally:
         stack.down()
         shutil.rmtree(folder, ignore_errors=True)
+        if not engine_was_running:
+            run(["bash", "scripts/docker-engine.sh", "down"])  # only the daemon this session started
