@@ -3,6 +3,7 @@ under a prefix on the running local Triton, and percentile helpers."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -49,6 +50,43 @@ def serve(bundle_path: Path, prefix: str, combos: list[str], **opts) -> StackCon
 def unserve(prefix: str) -> None:
     cfg = StackConfig()
     undeploy(cfg.triton_model_repo, cfg.triton_http_url, prefix)
+
+
+def perf_analyzer(model: str, url: str, concurrency: int, requests: int, batch: int = 1) -> tuple[float, float]:
+    """(inferences/s, p50 latency ms) from perf_analyzer 2.51 with zero-valued inputs; RuntimeError with its output
+    when it fails (a 2-core box shared by server and clients is noisy)."""
+    out = Path(tempfile.mkdtemp()) / "pa.csv"
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "perf_analyzer"),
+        "-m",
+        model,
+        "-u",
+        url,
+        "-i",
+        "grpc",
+        "-b",
+        str(batch),
+        "--concurrency-range",
+        f"{concurrency}:{concurrency}",
+        "--input-data",
+        "zero",
+        "--measurement-mode",
+        "count_windows",
+        "--measurement-request-count",
+        str(requests),
+        "--stability-percentage",
+        "50",
+        "--max-trials",
+        "6",
+        "-f",
+        str(out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=900)
+    if res.returncode != 0 or not out.exists():
+        last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-300:]
+        raise RuntimeError(f"perf_analyzer {model} c={concurrency} b={batch}: {last}")
+    row = next(csv.DictReader(out.open()))
+    return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 
 
 def write_result(name: str, data: dict) -> Path:

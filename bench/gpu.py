@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -23,45 +20,10 @@ from contracts.combos import COMBOS, Combo
 from stream.triton_client import EmotionClient
 
 from . import end_to_end
-from .common import perf_analyzer_env, random_bundle, serve, unserve, write_result
+from .common import perf_analyzer, random_bundle, serve, unserve, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = Combo.parse("image")
-
-
-def perf_analyzer(model: str, url: str, batch: int, concurrency: int, requests: int) -> tuple[float, float]:
-    """(images/s, p50 ms) with zero-valued inputs."""
-    out = Path(tempfile.mkdtemp()) / "pa.csv"
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "perf_analyzer"),
-        "-m",
-        model,
-        "-u",
-        url,
-        "-i",
-        "grpc",
-        "-b",
-        str(batch),
-        "--concurrency-range",
-        f"{concurrency}:{concurrency}",
-        "--input-data",
-        "zero",
-        "--measurement-mode",
-        "count_windows",
-        "--measurement-request-count",
-        str(requests),
-        "--stability-percentage",
-        "50",
-        "--max-trials",
-        "6",
-        "-f",
-        str(out),
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=900)
-    if res.returncode != 0 or not out.exists():
-        raise RuntimeError(f"perf_analyzer failed: {res.stdout[-1500:]}\n{res.stderr[-1500:]}")
-    row = next(csv.DictReader(out.open()))
-    return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 
 
 async def own_client(url: str, prefix: str, batch: int, concurrency: int, requests: int) -> tuple[float, float]:
@@ -103,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print("batch | perf_analyzer img/s  p50 ms | own client img/s  p50 ms | own/pa")
         for b in batches:
             n = 8 if args.quick or args.cpu else 64
-            pa, pa_ms = perf_analyzer(model, cfg.triton_grpc_url, b, args.concurrency, n)
+            pa, pa_ms = perf_analyzer(model, cfg.triton_grpc_url, args.concurrency, n, batch=b)
             own, own_ms = asyncio.run(own_client(cfg.triton_grpc_url, prefix, b, args.concurrency, n))
             rows.append(
                 {

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,49 +18,19 @@ from contracts import triton as tc
 from contracts.combos import Combo
 from stream.triton_client import EmotionClient
 
-from .common import perf_analyzer_env, random_bundle, serve, unserve
+from .common import perf_analyzer as common_perf_analyzer
+from .common import random_bundle, serve, unserve
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def perf_analyzer(model: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
-    """(inferences/s, p50 latency ms) from perf_analyzer with zero-valued inputs."""
-    out = Path(tempfile.mkdtemp()) / "pa.csv"
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "perf_analyzer"),
-        "-m",
-        model,
-        "-u",
-        url,
-        "-i",
-        "grpc",
-        "-b",
-        "1",
-        "--concurrency-range",
-        f"{concurrency}:{concurrency}",
-        "--input-data",
-        "zero",
-        "--measurement-mode",
-        "count_windows",
-        "--measurement-request-count",
-        str(requests),
-        "--stability-percentage",
-        "50",
-        "--max-trials",
-        "6",
-        "-f",
-        str(out),
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=600)
-    if res.returncode != 0 or not out.exists():
-        # a 2-core box shared by server and clients is noisy: report the failure, keep the other rows
-        print(
-            f"  (perf_analyzer {model} c={concurrency}: "
-            f"{res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-200:]})"
-        )
+    """common.perf_analyzer at batch 1; a failure is reported and its row kept (nan)."""
+    try:
+        return common_perf_analyzer(model, url, concurrency, requests)
+    except RuntimeError as e:
+        print(f"  ({e})")
         return float("nan"), float("nan")
-    row = next(csv.DictReader(out.open()))
-    return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 
 
 async def own_client(
