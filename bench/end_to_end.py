@@ -184,6 +184,12 @@ def _assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300) -> fl
     raise RuntimeError("worker not assigned in time")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_worker(
     stack_env: dict,
     bundle: Path,
@@ -237,16 +243,19 @@ def run_worker(
     )
     try:
         started = _assigned(worker, port)  # the clock starts when the worker owns its partitions
+        cpu0 = _cpu_s(worker.pid)
         times, deadline = [], time.monotonic() + 900
         while len(times) < len(backlog) and time.monotonic() < deadline:
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
             times += [m.timestamp / 1000 for m in consumer]
         rate = len(times) / (max(times) - started) if times else float("nan")
+        cpu = _cpu_s(worker.pid) - cpu0  # includes the idle polling until the last record arrived
         stages = _metric(port, "emostream_stage_seconds_total")
         out = {
             "posts_per_s": rate,
             "n": len(times),
+            "worker_cpu_ms_per_post": 1000 * cpu / max(1, len(times)),
             "stage_share": {k: v / sum(stages.values()) for k, v in stages.items()},
         }
         for label, ps in paced.items():
@@ -320,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{mix:10s} {name:28s} | {r['posts_per_s']:8.1f} | {reference:10.1f} | {r['e2e_over_raw']:7.2f} | "
                     f"{r['50%']['p50_ms']:8.0f} / {r['50%']['p99_ms']:6.0f} | {r['90%']['p50_ms']:5.0f} / "
-                    f"{r['90%']['p99_ms']:5.0f} | {shares}",
+                    f"{r['90%']['p99_ms']:5.0f} | cpu {r['worker_cpu_ms_per_post']:.2f} ms/post | {shares}",
                     flush=True,
                 )
             if mix == "text_tags" and "per message" in row["runs"]:

@@ -12,6 +12,8 @@ from model.architecture import EmotionNet
 from model.config import ModelConfig
 from model.loss import multitask_loss
 
+from .common import write_result
+
 
 def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags"):
     g = torch.Generator().manual_seed(0)
@@ -53,7 +55,7 @@ def infer_rate(net: EmotionNet, cfg: ModelConfig, combo: str, n: int = 32, reps:
     return reps * n / (time.perf_counter() - t0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     cfg = ModelConfig(n_words=5000, n_tags=2000, image_size=224)
     net = EmotionNet(cfg)
@@ -69,9 +71,21 @@ def main() -> None:
         f"| ratio {frozen / tuned:.0f}x"
     )
     print("inference posts/s per head (PyTorch, CPU):")
+    heads = {}
     for combo in COMBO_NAMES:
-        print(f"  {combo:16s} {infer_rate(net, cfg, combo, reps=2 if 'image' in combo else 20):9.1f}")
+        heads[combo] = infer_rate(net, cfg, combo, reps=2 if "image" in combo else 20)
+        print(f"  {combo:16s} {heads[combo]:9.1f}")
+    write_result(
+        "model_speed",
+        {
+            "threads": torch.get_num_threads(),
+            "train_frozen_examples_per_s": frozen,
+            "train_finetune_examples_per_s": tuned,
+            "inference_posts_per_s": heads,
+        },
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -95,7 +95,10 @@ class Tokenizer:
 
     def encode_post(self, text: str | None, tags: Iterable[str] | None) -> tuple[list[int] | None, list[int] | None]:
         """(text ids, tag ids) of a post; either is None when the post has no word / no tag."""
-        w, t = self.post_tokens(text, tags)
+        return self.encode_tokens(*self.post_tokens(text, tags))
+
+    def encode_tokens(self, w: list[str], t: list[str]) -> tuple[list[int] | None, list[int] | None]:
+        """(text ids, tag ids) of a post's `post_tokens`; either is None when there is no word / no tag."""
         return (self.words.ids(w, self.max_words) if w else None), (self.tags.ids(t, self.max_tags) if t else None)
 
     @classmethod

@@ -97,9 +97,15 @@ class Pipeline:
         """Prepare, route, infer and build the records of some posts of the batch."""
         if not works:
             return
-        prepared = await asyncio.gather(*(self._prepare(w) for w in works), return_exceptions=True)
+        t0 = time.perf_counter()
+        failed: list[BaseException | None] = [self._tokenize(w) for w in works]
+        metrics.STAGE_SECONDS.labels("tokenize").inc(time.perf_counter() - t0)
+        fetching = [i for i, w in enumerate(works) if failed[i] is None and w.post.image_url and self.image_used]
+        fetched = await asyncio.gather(*(self._fetch(works[i]) for i in fetching), return_exceptions=True)
+        for i, err in zip(fetching, fetched, strict=True):
+            failed[i] = err
         groups: dict[Combo, list[_Work]] = {}
-        for w, err in zip(works, prepared, strict=True):
+        for w, err in zip(works, failed, strict=True):
             if isinstance(err, BaseException):
                 if isinstance(err, asyncio.CancelledError):
                     raise err
@@ -141,27 +147,31 @@ class Pipeline:
         log.info("dead letter at %s: %s (%s)", msg.ref, str(err)[:300], err.stage)
         result.dead.append(dead_letter(msg, err, self.s.dlq_max_original_bytes))
 
-    async def _prepare(self, w: _Work) -> None:
-        """Tokens and image of one post; a failed image is a `degraded` entry, anything else unforeseen raises."""
-        t0 = time.perf_counter()
-        text_ids, tag_ids = self.bundle.tokenizer.encode_post(w.post.text, w.post.tags)
-        w.text, w.tags = text_ids, tag_ids
-        w.tag_names = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)[1][: self.bundle.max_tags]
-        metrics.STAGE_SECONDS.labels("tokenize").inc(time.perf_counter() - t0)
-        if w.post.text and w.text is None:
-            w.degraded.append(Degraded(modality="text", reason="no_words"))
-        if w.post.image_url:
-            if not self.image_used:
+    def _tokenize(self, w: _Work) -> BaseException | None:
+        """Tokens of one post (a failed image is noted later by `_fetch`); returns what went wrong, unforeseen."""
+        try:
+            words, tags = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)
+            w.text, w.tags = self.bundle.tokenizer.encode_tokens(words, tags)
+            w.tag_names = tags[: self.bundle.max_tags]
+            if w.post.text and w.text is None:
+                w.degraded.append(Degraded(modality="text", reason="no_words"))
+            if w.post.image_url and not self.image_used:
                 w.degraded.append(Degraded(modality="image", reason="no_trained_head"))
-            else:
-                t0 = time.perf_counter()
-                try:
-                    w.image = await self.fetcher.fetch(w.post.image_url)
-                except ImageFetchError as e:
-                    w.degraded.append(Degraded(modality="image", reason=e.reason))
-                metrics.STAGE_SECONDS.labels("fetch").inc(time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001 - one post's unforeseen problem is that post's dead letter
+            return e
         for d in w.degraded:
             metrics.DEGRADED.labels(d.modality, d.reason).inc()
+        return None
+
+    async def _fetch(self, w: _Work) -> None:
+        """The image of one post; a failed image is a `degraded` entry, anything else unforeseen raises."""
+        t0 = time.perf_counter()
+        try:
+            w.image = await self.fetcher.fetch(w.post.image_url)
+        except ImageFetchError as e:
+            w.degraded.append(Degraded(modality="image", reason=e.reason))
+            metrics.DEGRADED.labels("image", e.reason).inc()
+        metrics.STAGE_SECONDS.labels("fetch").inc(time.perf_counter() - t0)
 
     async def _call(self, head: Combo, ws: list[_Work]) -> InferResult:
         arrays = {}
