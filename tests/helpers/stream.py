@@ -158,12 +158,12 @@ class WorkerEnv:
             time.sleep(0.5)
         raise RuntimeError(f"worker not healthy in time: {Path(log.name).read_text()[-3000:]}")
 
-    def produce(self, posts: list, topic: str | None = None) -> None:
+    def produce(self, posts: list, topic: str | None = None, partition: int | None = None) -> None:
         p = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")
         for post in posts:
             raw = post if isinstance(post, bytes) else json.dumps(post).encode()
             key = post.get("id", "x").encode() if isinstance(post, dict) and isinstance(post.get("id"), str) else b"raw"
-            p.send(topic or self.topics["posts"], key=key, value=raw)
+            p.send(topic or self.topics["posts"], key=key, value=raw, partition=partition)
         p.flush()
         p.close()
 
