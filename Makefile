@@ -28,7 +28,7 @@ test: setup                          ## lint, the unit tier (seconds), then ever
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest tests/unit
-	$(BIN)/pytest --ignore=tests/unit
+	$(BIN)/pytest --ignore=tests/unit --durations=12
 
 stack-up: setup
 	$(BIN)/emostream stack up
