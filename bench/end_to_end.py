@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.combos import COMBOS, Combo
 from model.imaging import decode_image
+from stream.demo import QuietHandler, wait_assigned
 from stream.kafka_admin import ensure_topics
 from stream.triton_client import EmotionClient
 
@@ -60,11 +61,6 @@ WORDS = [f"w{i}" for i in range(3000)]  # the random bundle's vocabulary
 IMAGE_BATCH, BATCH = 32, 256  # the export's max batch sizes (image ensembles, others)
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-
 def image_server(n: int = 24) -> tuple[str, ThreadingHTTPServer, Path]:
     """JPEGs of 640-1600 px (cut from the photos scikit-image ships), served on loopback."""
     from model.demo_data import photos
@@ -74,7 +70,7 @@ def image_server(n: int = 24) -> tuple[str, ThreadingHTTPServer, Path]:
         w = rng.randint(640, 1600)
         h = int(w * rng.uniform(0.6, 1.0))
         pics[i % len(pics)].resize((w, h)).save(d / f"{i}.jpg", quality=85)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(d)))
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(d)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{srv.server_address[1]}", srv, d
 
@@ -168,20 +164,10 @@ def _metric(port: int, name: str) -> dict[str, float]:
     }
 
 
-def _assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300) -> float:
+def _assigned(worker: subprocess.Popen, port: int) -> float:
     """Wall-clock time at which the worker's /health first shows its partitions assigned."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"worker exited with {worker.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if json.loads(r.read()).get("kafka_assigned"):
-                    return time.time()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("worker not assigned in time")
+    wait_assigned(worker, port)
+    return time.time()
 
 
 def _cpu_s(pid: int) -> float:

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         triton.load_model(tc.ensemble_name(combo))
     triton.close()
     _step("starting a worker")
-    handler = functools.partial(_QuietHandler, directory=str(manifest.parent))
+    handler = functools.partial(QuietHandler, directory=str(manifest.parent))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     image_base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -233,25 +233,35 @@ def main(argv: list[str] | None = None) -> int:
         print("\nworker stopped; the stack keeps running (`emostream stack down` stops it)")
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class QuietHandler(SimpleHTTPRequestHandler):
+    """A static file server that logs nothing (the demo's and the benchmarks' image hosts)."""
+
     def log_message(self, *args):
         pass
 
 
-def _wait_healthy(worker: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+def wait_assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300) -> None:
+    """Until the worker's /health shows its Kafka partitions assigned; RuntimeError if it exits or takes too long."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise SystemExit(f"worker exited: {log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"worker exited with {worker.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{Settings().web_port}/health", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                 if json.loads(r.read()).get("kafka_assigned"):
-                    print("worker healthy: Kafka assigned, Triton models ready, Redis reachable")
                     return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:  # noqa: BLE001 - not up yet (503 included)
             pass
-        time.sleep(1)
-    raise SystemExit(f"worker not healthy after {timeout_s}s: {log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"worker not assigned after {timeout_s:.0f}s")
+
+
+def _wait_healthy(worker: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    try:
+        wait_assigned(worker, Settings().web_port, timeout_s)
+    except RuntimeError as e:
+        raise SystemExit(f"{e}: {log_path.read_text()[-2000:]}") from e
+    print("worker healthy: Kafka assigned, Triton models ready, Redis reachable")
 
 
 def _show_redis(url: str, prefix: str) -> None:
