@@ -32,16 +32,19 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.combos import COMBOS, Combo
+from model.bundle_info import BundleInfo
 from model.imaging import decode_image
 from stream.demo import QuietHandler, wait_assigned
 from stream.kafka_admin import ensure_topics
+from stream.pipeline import text_tensor
 from stream.triton_client import EmotionClient
 
 from .common import pct, random_bundle, serve, unserve, write_result
+from .cpus import LAYOUTS, cpu_seconds, layout, stack_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXES = {
@@ -120,20 +123,27 @@ def requests_of(batch: list[dict], max_batch: int) -> list[tuple[Combo, list[dic
 
 
 async def raw_triton(
-    url: str, prefix: str, reqs: list[tuple[Combo, list[dict]]], images: Path, inflight: int, rounds: int = 1
+    url: str,
+    prefix: str,
+    bundle: BundleInfo,
+    reqs: list[tuple[Combo, list[dict]]],
+    images: Path,
+    inflight: int,
+    rounds: int = 1,
 ) -> float:
-    """Posts/s of the client alone replaying `reqs` (inputs pre-encoded, `inflight` requests at a time)."""
-    rng = np.random.default_rng(0)
+    """Posts/s of the client alone replaying `reqs` (inputs pre-encoded as the worker encodes them: the bundle's
+    tokenizer, text cut to `text_tensor`'s length; `inflight` requests at a time)."""
     decoded = {p.name: decode_image(p.read_bytes(), 224) for p in images.glob("*.jpg")}
     encoded = []
     for combo, ps in reqs:
+        ids = [bundle.tokenizer.encode_post(p.get("text"), p.get("tags")) for p in ps]
         arrays = {}
         if combo.has_image:
             arrays["image"] = np.stack([decoded[p["image_url"].rsplit("/", 1)[1]] for p in ps])
         if "text" in combo:
-            arrays["text"] = rng.integers(2, len(WORDS), (len(ps), 150), dtype=np.int64)
+            arrays["text"] = text_tensor([t for t, _ in ids], bundle.max_words, bundle.text_window)
         if "tags" in combo:
-            arrays["tags"] = rng.integers(2, 2000, (len(ps), 10), dtype=np.int64)  # the random bundle's 2,000 tags
+            arrays["tags"] = np.array([t for _, t in ids], dtype=np.int64)
         encoded.append((combo, arrays, len(ps)))
     client = EmotionClient(url, prefix=prefix, timeout_s=300)
     await client.infer(*encoded[0][:2])  # warm-up
@@ -168,12 +178,6 @@ def _assigned(worker: subprocess.Popen, port: int) -> float:
     """Wall-clock time at which the worker's /health first shows its partitions assigned."""
     wait_assigned(worker, port)
     return time.time()
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_worker(
@@ -219,29 +223,34 @@ def run_worker(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    consumer = KafkaConsumer(
-        topics["out"],
-        topics["dlq"],
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=1000)
+    parts = [TopicPartition(topics[t], p) for t in ("out", "dlq") for p in range(4)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
     try:
         started = _assigned(worker, port)  # the clock starts when the worker owns its partitions
-        cpu0 = _cpu_s(worker.pid)
-        times, deadline = [], time.monotonic() + 900
-        while len(times) < len(backlog) and time.monotonic() < deadline:
+        groups = {**stack_groups(), "worker": worker.pid, "benchmark": os.getpgid(0)}
+        cpu0 = cpu_seconds(groups)
+        deadline = time.monotonic() + 900
+        # done = the backlog's records are in the output topics; only their end offsets are read meanwhile, so the
+        # benchmark takes no CPU from the system it measures (the records are read afterwards, for their times)
+        while sum(consumer.end_offsets(parts).values()) < len(backlog) and time.monotonic() < deadline:
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
+            time.sleep(0.1)
+        cpu1 = cpu_seconds(groups)
+        cpu = {k: v - cpu0[k] for k, v in cpu1.items()}
+        times = []
+        while len(times) < len(backlog) and time.monotonic() < deadline:
             times += [m.timestamp / 1000 for m in consumer]
         rate = len(times) / (max(times) - started) if times else float("nan")
-        cpu = _cpu_s(worker.pid) - cpu0  # includes the idle polling until the last record arrived
         stages = _metric(port, "emostream_stage_seconds_total")
         out = {
             "posts_per_s": rate,
             "n": len(times),
-            "worker_cpu_ms_per_post": 1000 * cpu / max(1, len(times)),
+            # CPU ms per post of each process group while the worker drained the backlog
+            "cpu_ms_per_post": {k: 1000 * v / max(1, len(times)) for k, v in cpu.items()},
+            "worker_cpu_ms_per_post": 1000 * cpu["worker"] / max(1, len(times)),
             "stage_share": {k: v / sum(stages.values()) for k, v in stages.items()},
         }
         for label, ps in paced.items():
@@ -266,62 +275,74 @@ def run_worker(
         worker.wait(30)
 
 
+def run_stream(mix: str, n: int, concurrency: list[int], ctx: dict) -> dict:
+    """One stream in the current CPU layout: raw Triton, the worker at each agent concurrency (and per message for
+    text+tags), each against raw Triton measured just before it."""
+    base, images, url, prefix, info = ctx["base"], ctx["images"], ctx["url"], ctx["prefix"], ctx["info"]
+    backlog = posts(mix, n, base, f"bulk-{mix}")
+    raw = asyncio.run(raw_triton(url, prefix, info, requests_of(backlog, 256), images, 4))
+    row = {"raw_triton_posts_per_s": raw, "runs": {}}
+    modes = [(f"micro-batch, concurrency {c}", {"EMOSTREAM_AGENT_CONCURRENCY": str(c)}) for c in concurrency]
+    if mix == "text_tags":
+        modes.append(("per message", {"EMOSTREAM_MAX_BATCH": "1", "EMOSTREAM_MAX_INFLIGHT": "1"}))
+    for name, settings in modes:
+        per_message = name == "per message"
+        b = backlog[: max(200, n // 10)] if per_message else backlog
+        paced_n = max(20, min(len(b) // 4, 300))
+        paced = {f"{s}%": posts(mix, paced_n, base, f"paced{s}-{mix}-{len(row['runs'])}", seed=s) for s in (50, 90)}
+        r = run_worker(ctx["stack_env"], ctx["bundle"], prefix, b, paced, settings)
+        reference = raw if not per_message else asyncio.run(raw_triton(url, prefix, info, requests_of(b, 1), images, 1))
+        r["raw_triton_posts_per_s"], r["e2e_over_raw"] = reference, r["posts_per_s"] / reference
+        row["runs"][name] = r
+        shares = " ".join(f"{k} {v:.0%}" for k, v in sorted(r["stage_share"].items(), key=lambda kv: -kv[1]))
+        print(
+            f"{ctx['layout']:6s} {mix:9s} {name:26s} | {r['posts_per_s']:8.1f} | {reference:10.1f} | "
+            f"{r['e2e_over_raw']:7.2f} | {r['50%']['p50_ms']:8.0f} / {r['50%']['p99_ms']:6.0f} | "
+            f"{r['90%']['p50_ms']:5.0f} / {r['90%']['p99_ms']:5.0f} | {shares}\n{'':16s} CPU ms/post: "
+            + " ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms_per_post"].items()),
+            flush=True,
+        )
+    if "per message" in row["runs"]:
+        best = max(v["posts_per_s"] for k, v in row["runs"].items() if k != "per message")
+        row["micro_batch_over_per_message"] = best / row["runs"]["per message"]["posts_per_s"]
+        print(f"{'':16s} micro-batching / per message: {row['micro_batch_over_per_message']:.1f}x")
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=list(MIXES), nargs="*", help="these streams only")
     ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
     ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 2], help="worker agent concurrency values to run")
+    ap.add_argument("--cpus", choices=LAYOUTS, nargs="*", default=list(LAYOUTS), help="CPU layouts (bench/cpus.py)")
     args = ap.parse_args(argv)
     scale = 0.2 if args.quick else 1.0
-    counts = {"text_tags": int(4000 * scale), "image": int(300 * scale), "mixed": int(1200 * scale)}
+    # a backlog of 15-30 s of work per stream, so the start (assignment, the first micro-batch) weighs little
+    counts = {"text_tags": int(20000 * scale), "image": int(600 * scale), "mixed": int(3000 * scale)}
     bundle = random_bundle(224, n_words=len(WORDS) + 2)
     prefix = f"e2e{uuid.uuid4().hex[:6]}_"
     cfg = serve(bundle, prefix, list(COMBOS))
-    stack_env = cfg.client_env()
     base, srv, images = image_server()
-    results: dict = {"streams": {}}
-    header = (
-        f"{'stream':10s} {'worker':28s} | {'posts/s':>8s} | {'raw Triton':>10s} | {'e2e/raw':>7s} | "
-        f"{'p50/p99 ms at 50%':>18s} | {'at 90%':>12s} | stage shares"
+    ctx = {
+        "base": base,
+        "images": images,
+        "url": cfg.triton_grpc_url,
+        "prefix": prefix,
+        "info": BundleInfo.load(bundle),
+        "bundle": bundle,
+        "stack_env": cfg.client_env(),
+    }
+    results: dict = {"cpu_count": os.cpu_count(), "layouts": {}}
+    print(
+        f"{'cpus':6s} {'stream':9s} {'worker':26s} | {'posts/s':>8s} | {'raw Triton':>10s} | {'e2e/raw':>7s} | "
+        f"{'p50/p99 ms at 50%':>17s} | {'at 90%':>13s} | stage shares"
     )
-    print(header)
     try:
-        for mix in args.only or list(MIXES):
-            n = counts[mix]
-            backlog = posts(mix, n, base, f"bulk-{mix}")
-            raw = asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, requests_of(backlog, 256), images, 4))
-            row = results["streams"][mix] = {"raw_triton_posts_per_s": raw, "runs": {}}
-            modes = [
-                (f"micro-batch, concurrency {c}", {"EMOSTREAM_AGENT_CONCURRENCY": str(c)}) for c in args.concurrency
-            ]
-            if mix == "text_tags":
-                modes.append(("per message", {"EMOSTREAM_MAX_BATCH": "1", "EMOSTREAM_MAX_INFLIGHT": "1"}))
-            for name, settings in modes:
-                per_message = name == "per message"
-                b = backlog[: max(200, n // 4)] if per_message else backlog
-                paced_n = max(20, min(len(b) // 4, 300))
-                paced = {
-                    f"{s}%": posts(mix, paced_n, base, f"paced{s}-{mix}-{len(row['runs'])}", seed=s) for s in (50, 90)
-                }
-                r = run_worker(stack_env, bundle, prefix, b, paced, settings)
-                reference = (
-                    raw
-                    if not per_message
-                    else asyncio.run(raw_triton(cfg.triton_grpc_url, prefix, requests_of(b, 1), images, 1))
-                )
-                r["raw_triton_posts_per_s"], r["e2e_over_raw"] = reference, r["posts_per_s"] / reference
-                row["runs"][name] = r
-                shares = " ".join(f"{k} {v:.0%}" for k, v in sorted(r["stage_share"].items(), key=lambda kv: -kv[1]))
-                print(
-                    f"{mix:10s} {name:28s} | {r['posts_per_s']:8.1f} | {reference:10.1f} | {r['e2e_over_raw']:7.2f} | "
-                    f"{r['50%']['p50_ms']:8.0f} / {r['50%']['p99_ms']:6.0f} | {r['90%']['p50_ms']:5.0f} / "
-                    f"{r['90%']['p99_ms']:5.0f} | cpu {r['worker_cpu_ms_per_post']:.2f} ms/post | {shares}",
-                    flush=True,
-                )
-            if mix == "text_tags" and "per message" in row["runs"]:
-                best = max(v["posts_per_s"] for k, v in row["runs"].items() if k != "per message")
-                row["micro_batch_over_per_message"] = best / row["runs"]["per message"]["posts_per_s"]
-                print(f"{'':10s} micro-batching / per message: {row['micro_batch_over_per_message']:.1f}x")
+        for name in args.cpus:
+            with layout(name) as cores:
+                ctx["layout"] = name
+                streams = {mix: run_stream(mix, counts[mix], args.concurrency, ctx) for mix in args.only or MIXES}
+                results["layouts"][name] = {"cores": cores, "streams": streams}
     finally:
         srv.shutdown()
         unserve(prefix)

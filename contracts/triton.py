@@ -19,6 +19,8 @@ __all__ = [
     "OUTPUTS",
     "PARAMS",
     "input_dims",
+    "TEXT_LENGTH_STEP",
+    "text_length",
     "ensemble_name",
     "encoder_name",
     "head_name",
@@ -42,7 +44,7 @@ class Tensor:
 # The input of each modality, the same name on the encoder and on every ensemble that takes it.
 INPUTS: dict[str, Tensor] = {
     "image": Tensor("image", "UINT8", "uint8"),  # (S, S, 3) RGB, resized and centre-cropped; normalised inside
-    "text": Tensor("text_ids", "INT64", "int64"),  # (max_words,) token ids of the bundle's tokenizer
+    "text": Tensor("text_ids", "INT64", "int64"),  # (L,) token ids of the bundle's tokenizer, L = text_length(...)
     "tags": Tensor("tag_ids", "INT64", "int64"),  # (max_tags,)
 }
 # Each encoder's output, the head's inputs.
@@ -65,8 +67,20 @@ class PARAMS:
 
 
 def input_dims(modality: str, image_size: int, max_words: int, max_tags: int) -> list[int]:
-    """Per-example shape of a modality's input tensor (the batch dimension comes first on the wire)."""
-    return {"image": [image_size, image_size, 3], "text": [max_words], "tags": [max_tags]}[modality]
+    """Per-example shape of a modality's input tensor (the batch dimension comes first on the wire). The text's
+    length varies from request to request (-1): see `text_length`; it is never more than max_words."""
+    return {"image": [image_size, image_size, 3], "text": [-1], "tags": [max_tags]}[modality]
+
+
+TEXT_LENGTH_STEP = 16  # padded text lengths are multiples of this: few distinct shapes for the batcher and TensorRT
+
+
+def text_length(longest: int, max_words: int, window: int) -> int:
+    """Length of the text tensor of one request whose longest text has `longest` words: room for every window of
+    the widest convolution (`window` words) that starts at a word, so the scores equal those of a text padded to
+    max_words; rounded up to a multiple of TEXT_LENGTH_STEP and capped at max_words (the training length). A text
+    encoder's cost grows with this length: 5-30 word posts padded to 48 instead of 150 cost half."""
+    return min(max_words, -(-(max(longest, 1) + window - 1) // TEXT_LENGTH_STEP) * TEXT_LENGTH_STEP)
 
 
 def ensemble_name(combo: Combo, prefix: str = "") -> str:

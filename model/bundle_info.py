@@ -28,6 +28,7 @@ class BundleInfo:
     meta: dict
     # training examples each head saw (bundle.json `head_examples`); a bundle without the record counts every head
     head_examples: dict[Combo, int] = field(default_factory=dict)
+    text_window: int = 5  # widest text convolution (words): the text tensor's padding must hold one such window
 
     @classmethod
     def load(cls, path: Path) -> BundleInfo:
@@ -54,6 +55,7 @@ class BundleInfo:
             Tokenizer.load(path / "tokenizer.json"),
             meta,
             examples or {c: 1 for c in COMBOS},
+            max(meta.get("model_config", {}).get("text_widths", [5])),
         )
 
     def trained(self, combo: Combo) -> bool:

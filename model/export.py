@@ -61,6 +61,8 @@ class _Head(nn.Module):
 def _onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     axes = {n: {0: "batch"} for n in inputs + outputs}
+    if tc.INPUTS["text"].name in axes:
+        axes[tc.INPUTS["text"].name][1] = "words"  # any length up to max_words (tc.text_length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -161,7 +163,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
     feat_dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
     example = {
         "image": torch.zeros(1, *in_dims["image"], dtype=torch.uint8),
-        "text": torch.ones(1, *in_dims["text"], dtype=torch.long),
+        "text": torch.ones(1, tok.max_words, dtype=torch.long),  # traced at max_words, served at any length
         "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long),
     }
     outputs = [(t, [n]) for t, n in tc.OUTPUTS]

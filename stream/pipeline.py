@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from contracts import triton as tc
 from contracts.combos import Combo
 from model.bundle_info import BundleInfo
+from model.tokenizer import PAD_ID
 
 from . import metrics
 from .images import ImageFetcher, ImageFetchError
@@ -28,7 +30,7 @@ from .schemas import Degraded, EmotionRecord, InvalidPost, Post, now_iso
 from .settings import Settings
 from .triton_client import BadRequest, EmotionClient, InferResult, ModelMismatch, ModelUnavailable
 
-__all__ = ["BatchResult", "Pipeline"]
+__all__ = ["BatchResult", "Pipeline", "text_tensor"]
 
 log = logging.getLogger(__name__)
 TRANSIENT = (ModelUnavailable, ModelMismatch)
@@ -48,6 +50,14 @@ class _Work:
     def usable(self) -> Combo | None:
         have = [m for m, v in (("image", self.image), ("text", self.text), ("tags", self.tags)) if v is not None]
         return Combo.of(have) if have else None
+
+
+def text_tensor(ids: list[list[int]], max_words: int, window: int) -> np.ndarray:
+    """The text input of one request: each post's ids (padded to max_words by the tokenizer) cut to the request's
+    length, `tc.text_length` of its longest text, so short posts do not pay for 150 positions."""
+    longest = max((t.index(PAD_ID) if PAD_ID in t else len(t)) for t in ids)  # ids of words are never PAD_ID
+    n = tc.text_length(longest, max_words, window)
+    return np.array([t[:n] for t in ids], dtype=np.int64)
 
 
 @dataclass
@@ -178,7 +188,7 @@ class Pipeline:
         if "image" in head:
             arrays["image"] = np.stack([w.image for w in ws])
         if "text" in head:
-            arrays["text"] = np.array([w.text for w in ws], dtype=np.int64)
+            arrays["text"] = text_tensor([w.text for w in ws], self.bundle.max_words, self.bundle.text_window)
         if "tags" in head:
             arrays["tags"] = np.array([w.tags for w in ws], dtype=np.int64)
         async with self._inflight:

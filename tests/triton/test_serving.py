@@ -14,6 +14,7 @@ from contracts import triton as tc
 from contracts.combos import COMBO_NAMES, COMBOS, Combo
 from model.bundle import load_bundle
 from model.bundle_info import BundleInfo
+from stream.pipeline import text_tensor
 from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
 from tests.helpers.bundles import perturbed_copy
 from tests.helpers.services import serve_bundle, unserve, wait_for
@@ -50,6 +51,26 @@ async def test_parity_with_pytorch(stack, served, combo):
         await client.close()
 
 
+async def test_short_text_requests_score_as_texts_padded_to_max_words(stack, served):
+    """The worker cuts a request's text tensor to what its longest text needs (tc.text_length), not max_words."""
+    bundle, info = load_bundle(served.bundle_path), BundleInfo.load(served.bundle_path)
+    rng = np.random.default_rng(7)
+    full = np.zeros((6, info.max_words), np.int64)
+    for i, n in enumerate((1, 4, 5, 11, 27, 40)):
+        full[i, :n] = rng.integers(1, len(bundle.tokenizer.words), n)
+    short = text_tensor(full.tolist(), info.max_words, info.text_window)
+    assert short.shape == (6, 48)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
+    try:
+        text = Combo.parse("text")
+        got, padded = await client.infer(text, {"text": short}), await client.infer(text, {"text": full})
+        np.testing.assert_allclose(got.emotion_probs, padded.emotion_probs, atol=TOL, rtol=0)
+        np.testing.assert_allclose(got.sentiment_probs, padded.sentiment_probs, atol=TOL, rtol=0)
+        np.testing.assert_allclose(got.emotion_probs, bundle.predict_arrays("text", text=full)[0], atol=TOL, rtol=0)
+    finally:
+        await client.close()
+
+
 async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, served):
     info = BundleInfo.load(served.bundle_path)
     client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
@@ -61,9 +82,9 @@ async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, serve
         other = BundleInfo(**{**info.__dict__, "version": "other-version", "emotions": tuple(reversed(info.emotions))})
         with pytest.raises(ModelMismatch, match="label order.*\n.*serves bundle"):
             await client.check(other, [Combo.parse("text")])
-        smaller = BundleInfo(**{**info.__dict__, "max_words": 100})
+        smaller = BundleInfo(**{**info.__dict__, "max_tags": 5})
         with pytest.raises(ModelMismatch, match="inputs"):
-            await client.check(smaller, [Combo.parse("text")])
+            await client.check(smaller, [Combo.parse("tags")])
     finally:
         await client.close()
 
@@ -100,7 +121,7 @@ async def test_bad_requests_are_typed_and_fast(stack, served):
     text = Combo.parse("text")
     try:
         with pytest.raises(BadRequest, match="text_ids|shape"):
-            await client.infer(TEXT_TAGS, {"text": good["text"][:, :100], "tags": good["tags"]})
+            await client.infer(TEXT_TAGS, {"text": good["text"], "tags": good["tags"][:, :5]})
         with pytest.raises(BadRequest, match="dtype"):
             await client.infer(TEXT_TAGS, {"text": good["text"].astype(np.float32), "tags": good["tags"]})
         with pytest.raises(BadRequest, match="takes exactly"):

@@ -53,6 +53,15 @@ def test_model_names_and_tensors():
     assert [(t.name, n) for t, n in tc.OUTPUTS] == [("emotion_probs", 8), ("sentiment_probs", 2)]
 
 
+def test_text_length_holds_every_window_that_starts_at_a_word():
+    assert tc.input_dims("text", 224, 150, 10) == [-1]
+    # a 30-word text needs 30 + 5 - 1 = 34 positions for the width-5 windows starting at its last words -> 48
+    lengths = [tc.text_length(n, 150, 5) for n in (0, 1, 12, 13, 28, 29, 30, 44, 45)]
+    assert lengths == [16, 16, 16, 32, 32, 48, 48, 48, 64]
+    assert tc.text_length(150, 150, 5) == 150 and tc.text_length(46, 48, 5) == 48  # never over the training length
+    assert all(tc.text_length(n, 150, w) % tc.TEXT_LENGTH_STEP == 0 for n in range(140) for w in (3, 5))
+
+
 def test_the_triton_runner_reads_the_contracts_parameter_key():
     """model/triton_onnx_model.py runs inside Triton's python stub and cannot import the project."""
     runner = (ROOT / "model" / "triton_onnx_model.py").read_text()

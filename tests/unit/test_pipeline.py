@@ -12,7 +12,7 @@ from contracts.combos import COMBOS, Combo
 from model.bundle_info import BundleInfo
 from model.tokenizer import Tokenizer, Vocab
 from stream.images import ImageFetchError
-from stream.pipeline import Pipeline
+from stream.pipeline import Pipeline, text_tensor
 from stream.records import Incoming
 from stream.retry import Stopped, Waiting
 from stream.settings import Settings
@@ -38,6 +38,7 @@ class FakeClient:
     def __init__(self, max_batch=None, reject=lambda combo, arrays: False, down=0):
         self.max_batch = max_batch or {}
         self.calls, self.checks, self.reject, self.down = [], 0, reject, down
+        self.shapes = []
 
     async def infer(self, combo, arrays):
         if self.down:
@@ -47,6 +48,7 @@ class FakeClient:
         if self.reject(combo, arrays):
             raise BadRequest("rejected")
         self.calls.append((combo, n))
+        self.shapes.append({m: a.shape for m, a in arrays.items()})
         return InferResult(
             np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32), np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32), "1"
         )
@@ -105,6 +107,20 @@ def test_requests_are_chunked_by_the_served_max_batch_size():
     client = FakeClient(max_batch={Combo.parse("text"): 4})
     res = run([{"id": str(i), "text": "happy"} for i in range(10)], client)
     assert [n for _, n in client.calls] == [4, 4, 2] and len(res.outputs) == 10
+
+
+def test_text_requests_are_as_long_as_their_longest_text_needs():
+    client = FakeClient(max_batch={Combo.parse("text"): 2})
+    texts = ["happy " * 3, "party " * 20, "happy " * 200, "party"]  # 3, 20, 150 (cut), 1 words
+    run([{"id": str(i), "text": t} for i, t in enumerate(texts)], client)
+    assert [c["text"] for c in client.shapes] == [(2, 32), (2, 150)]
+
+
+def test_text_tensor_cuts_only_padding():
+    ids = [[2, 3, 2, 0, 0, 0] + [0] * 44, [3] * 13 + [0] * 37]
+    t = text_tensor(ids, 50, 5)
+    assert t.shape == (2, 32) and t.dtype == np.int64 and t[1, :13].tolist() == [3] * 13 and not t[:, 13:].any()
+    assert text_tensor([[2] * 50], 50, 5).shape == (1, 50)
 
 
 def test_a_rejected_post_is_isolated_after_the_models_are_checked():
