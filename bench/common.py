@@ -52,9 +52,12 @@ def unserve(prefix: str) -> None:
     undeploy(cfg.triton_model_repo, cfg.triton_http_url, prefix)
 
 
-def perf_analyzer(model: str, url: str, concurrency: int, requests: int, batch: int = 1) -> tuple[float, float]:
-    """(inferences/s, p50 latency ms) from perf_analyzer 2.51 with zero-valued inputs; RuntimeError with its output
-    when it fails (a 2-core box shared by server and clients is noisy)."""
+def perf_analyzer(
+    model: str, url: str, concurrency: int, requests: int, batch: int = 1, shapes: dict[str, int] | None = None
+) -> tuple[float, float]:
+    """(inferences/s, p50 latency ms) from perf_analyzer 2.51 with zero-valued inputs (`shapes`: the length of each
+    variable-length input, e.g. text_ids); RuntimeError with its output when it fails (a 2-core box shared by server
+    and clients is noisy)."""
     out = Path(tempfile.mkdtemp()) / "pa.csv"
     cmd = [
         str(ROOT / ".venv" / "bin" / "perf_analyzer"),
@@ -80,6 +83,7 @@ def perf_analyzer(model: str, url: str, concurrency: int, requests: int, batch: 
         "6",
         "-f",
         str(out),
+        *(f"--shape={name}:{n}" for name, n in (shapes or {}).items()),
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=perf_analyzer_env(), timeout=900)
     if res.returncode != 0 or not out.exists():

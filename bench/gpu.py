@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b:5d} | {pa:19.1f} {pa_ms:7.1f} | {own:16.1f} {own_ms:7.1f} | {own / pa:6.2f}", flush=True)
     finally:
         unserve(prefix)
-    e2e = ["--only", "mixed", "--concurrency", "1"] + (["--quick"] if args.quick else [])
+    e2e = ["--only", "mixed", "--concurrency", "1", "--cpus", "shared"] + (["--quick"] if args.quick else [])
     end_to_end.main(e2e)
     report = {
         "device": device,
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['own_img_per_s']:.1f} | {r['own_p50_ms']:.1f} | {r['own_over_pa']:.2f} |"
         for r in rows
     ]
-    mixed = report["end_to_end"]["streams"]["mixed"]
+    mixed = report["end_to_end"]["layouts"]["shared"]["streams"]["mixed"]
     run = next(iter(mixed["runs"].values()))
     md += [
         "",

@@ -22,12 +22,14 @@ from .common import perf_analyzer as common_perf_analyzer
 from .common import random_bundle, serve, unserve
 
 ROOT = Path(__file__).resolve().parents[1]
+TEXT_LENGTH = 150  # text positions per request: the random bundle's max_words (the longest a request can be)
 
 
-def perf_analyzer(model: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
-    """common.perf_analyzer at batch 1; a failure is reported and its row kept (nan)."""
+def perf_analyzer(combo: str, prefix: str, url: str, concurrency: int, requests: int) -> tuple[float, float]:
+    """common.perf_analyzer on an ensemble at batch 1; a failure is reported and its row kept (nan)."""
+    shapes = {tc.INPUTS["text"].name: TEXT_LENGTH} if "text" in Combo.parse(combo) else None
     try:
-        return common_perf_analyzer(model, url, concurrency, requests)
+        return common_perf_analyzer(tc.ensemble_name(Combo.parse(combo), prefix), url, concurrency, requests, 1, shapes)
     except RuntimeError as e:
         print(f"  ({e})")
         return float("nan"), float("nan")
@@ -58,7 +60,7 @@ async def own_client(
 def zeros(combo: str, image_size: int) -> dict:
     shapes = {
         "image": ((1, image_size, image_size, 3), np.uint8),
-        "text": ((1, 150), np.int64),
+        "text": ((1, TEXT_LENGTH), np.int64),
         "tags": ((1, 10), np.int64),
     }
     return {m: np.zeros(*shapes[m]) for m in Combo.parse(combo)}
@@ -83,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for combo, n in combos.items():
             for c in args.concurrency:
-                pa, pa_lat = perf_analyzer(tc.ensemble_name(Combo.parse(combo), on), url, c, n)
+                pa, pa_lat = perf_analyzer(combo, on, url, c, n)
                 own, own_lat = asyncio.run(own_client(url, on, combo, zeros(combo, 224), c, n))
-                pa_off, _ = perf_analyzer(tc.ensemble_name(Combo.parse(combo), off), url, c, n)
+                pa_off, _ = perf_analyzer(combo, off, url, c, n)
                 print(
                     f"{combo:16s} {c:5d} | {pa:19.1f} {pa_lat:7.1f} | {own:16.1f} {own_lat:7.1f} | {own / pa:6.2f} | "
                     f"{pa_off:18.1f} | {pa / pa_off:6.2f}",
