@@ -61,6 +61,7 @@ MIXES = {
     },
 }
 WORDS = [f"w{i}" for i in range(3000)]  # the random bundle's vocabulary
+PARTITIONS = 4  # of each benchmark topic
 IMAGE_BATCH, BATCH = 32, 256  # the export's max batch sizes (image ensembles, others)
 
 
@@ -193,7 +194,7 @@ def run_worker(
     uid = uuid.uuid4().hex[:6]
     topics = {"posts": f"bposts-{uid}", "out": f"bout-{uid}", "dlq": f"bdlq-{uid}"}
     bootstrap = stack_env["EMOSTREAM_KAFKA_BOOTSTRAP"]
-    ensure_topics(bootstrap, list(topics.values()), 4)
+    ensure_topics(bootstrap, list(topics.values()), PARTITIONS)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     for p in backlog:
         producer.send(topics["posts"], key=p["id"].encode(), value=json.dumps(p).encode())
@@ -224,7 +225,7 @@ def run_worker(
         stderr=subprocess.DEVNULL,
     )
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=1000)
-    parts = [TopicPartition(topics[t], p) for t in ("out", "dlq") for p in range(4)]
+    parts = [TopicPartition(topics[t], p) for t in ("out", "dlq") for p in range(PARTITIONS)]
     consumer.assign(parts)
     consumer.seek_to_beginning()
     try:

@@ -58,19 +58,21 @@ class _Head(nn.Module):
         return torch.softmax(e, 1), torch.softmax(s, 1)
 
 
-def _onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: Path) -> None:
+def _onnx(module: nn.Module, args: tuple, inputs: list, outputs: list, path: Path) -> None:
+    """`inputs`/`outputs`: (tensor, per-example dims) of the contract; the batch and every -1 dim are dynamic."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    axes = {n: {0: "batch"} for n in inputs + outputs}
-    if tc.INPUTS["text"].name in axes:
-        axes[tc.INPUTS["text"].name][1] = "words"  # any length up to max_words (tc.text_length)
+    axes = {
+        t.name: {0: "batch", **{i + 1: f"{t.name}_{i + 1}" for i, d in enumerate(dims) if d == -1}}
+        for t, dims in inputs + outputs
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(),
             args,
             str(path),
-            input_names=inputs,
-            output_names=outputs,
+            input_names=[t.name for t, _ in inputs],
+            output_names=[t.name for t, _ in outputs],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
@@ -188,7 +190,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
     staging = next(iter(dirs.values())) / f".onnx-{opt.prefix}{version}"
     for name, (module, args, ins, outs, mbs) in spec.items():
         onnx_path = staging / f"{name}.onnx"
-        _onnx(module, args, [t.name for t, _ in ins], [t.name for t, _ in outs], onnx_path)
+        _onnx(module, args, ins, outs, onnx_path)
         for target, tdir in dirs.items():
             vdir = tdir / name / str(version)
             vdir.mkdir(parents=True, exist_ok=True)

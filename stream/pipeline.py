@@ -55,7 +55,8 @@ class _Work:
 def text_tensor(ids: list[list[int]], max_words: int, window: int) -> np.ndarray:
     """The text input of one request: each post's ids (padded to max_words by the tokenizer) cut to the request's
     length, `tc.text_length` of its longest text, so short posts do not pay for 150 positions."""
-    longest = max((t.index(PAD_ID) if PAD_ID in t else len(t)) for t in ids)  # ids of words are never PAD_ID
+    # right-padded, and no word has PAD_ID: a text is padded iff it ends with PAD_ID, and its length is that index
+    longest = max(t.index(PAD_ID) if t[-1] == PAD_ID else len(t) for t in ids)
     n = tc.text_length(longest, max_words, window)
     return np.array([t[:n] for t in ids], dtype=np.int64)
 
