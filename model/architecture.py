@@ -112,7 +112,8 @@ class TagEncoder(nn.Module):
 
 class Head(nn.Module):
     """One classifier: concat of the present features -> 256 -> ReLU -> 128 -> ReLU -> emotion (8) and sentiment (2)
-    logits."""
+    logits. The emotion logits get `emotion_offset` added: zeros, or the logit adjustment chosen on the validation
+    split after training (model/calibration.py)."""
 
     def __init__(self, in_dim: int, cfg: ModelConfig):
         super().__init__()
@@ -123,10 +124,11 @@ class Head(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.emotion = nn.Linear(d, cfg.n_emotions)
         self.sentiment = nn.Linear(d, cfg.n_sentiments)
+        self.register_buffer("emotion_offset", torch.zeros(cfg.n_emotions))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.trunk(feats)
-        return self.emotion(z), self.sentiment(z)
+        return self.emotion(z) + self.emotion_offset, self.sentiment(z)
 
 
 class EmotionNet(nn.Module):

@@ -1,10 +1,13 @@
 """The strong simple baseline of every table: TF-IDF + logistic regression (scikit-learn) per modality subset, on the
 same splits and labels as the network. Text: word 1-2-grams of the network's tokenizer (hashtags split out the same
 way); tags: the tag tokens; image: the frozen DenseNet's pooled features, standardised. The regularisation C and the
-class weighting are chosen on the validation split, per task (emotion: macro-F1; sentiment: accuracy)."""
+class weighting are chosen on the validation split, per task (emotion: macro-F1; sentiment: accuracy); the emotion
+classifier gets the same logit adjustment as the network when the trainer calibrates (model/calibration.py), tau
+chosen on the validation split."""
 
 from __future__ import annotations
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -12,7 +15,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
 
 from contracts.combos import Combo
+from contracts.labels import EMOTIONS
 
+from .calibration import best_tau, log_prior
 from .data import Encoded
 from .loss import MISSING
 from .manifest import Example
@@ -47,11 +52,24 @@ def _features(combo: Combo, tok: Tokenizer, splits: dict[str, list[Example]], da
     return {n: sp.hstack(m).tocsr() for n, m in out.items()}
 
 
+def _log_proba(model: LogisticRegression, X, n_classes: int) -> np.ndarray:
+    """(N, n_classes) log-probabilities; classes the model never saw get a very low score."""
+    out = np.full((X.shape[0], n_classes), -1e9)
+    out[:, model.classes_] = np.log(np.maximum(model.predict_proba(X), 1e-300))
+    return out
+
+
 def baseline_head(
-    combo: Combo, tok: Tokenizer, splits: dict[str, list[Example]], data: dict[str, Encoded], grid=GRID
+    combo: Combo,
+    tok: Tokenizer,
+    splits: dict[str, list[Example]],
+    data: dict[str, Encoded],
+    grid=GRID,
+    calibrate: bool = True,
 ) -> dict:
     """Test metrics of TF-IDF + LR for one head: {n, emotion_acc, emotion_f1, sentiment_acc, sentiment_f1, C, ...}.
-    `splits`: the examples of train/val/test; `data`: their encodings (modality masks, labels, image features)."""
+    `splits`: the examples of train/val/test; `data`: their encodings (modality masks, labels, image features);
+    `calibrate`: logit adjustment of the emotion classifier (as TrainConfig.calibrate)."""
     need = [("image", "text", "tags").index(m) for m in combo]
     rows = {n: data[n].mask[:, need].all(dim=1).nonzero(as_tuple=True)[0].numpy() for n in splits}
     result = {"n": int(len(rows["test"]))}
@@ -79,6 +97,12 @@ def baseline_head(
                 best = (val, c, w, m)
         pred = best[3].predict(X["test"][keep["test"]])
         truth = y["test"][keep["test"]]
+        if task == "emotion" and calibrate:
+            k = len(EMOTIONS)
+            prior = log_prior(y["train"][keep["train"]], k)
+            tau = best_tau(_log_proba(best[3], X["val"][keep["val"]], k), y["val"][keep["val"]], prior)
+            pred = (_log_proba(best[3], X["test"][keep["test"]], k) - tau * prior).argmax(1)
+            result["emotion_tau"] = tau
         result.update(
             {
                 f"{task}_acc": float(accuracy_score(truth, pred)),

@@ -30,9 +30,11 @@ def save_bundle(
     history: list[dict],
     test_metrics: dict,
     head_examples: dict[str, int] | None = None,
+    emotion_tau: dict[str, float] | None = None,
 ) -> Path:
     """Write root/<version>/ and point root/latest at it. Version = UTC time + first 8 hex of the weights' sha256.
-    `head_examples`: training examples per head (None: every head counts as trained)."""
+    `head_examples`: training examples per head (None: every head counts as trained); `emotion_tau`: the logit
+    adjustment of each head (model/calibration.py; the offsets themselves are in the weights)."""
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     weights = buf.getvalue()
@@ -64,6 +66,7 @@ def save_bundle(
         "manifest_sha256": prep.manifest_sha256,
         "word_vector_coverage": prep.coverage,
         "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
+        "emotion_tau": emotion_tau or {},
         "history": history,
         "test_metrics": test_metrics,
     }
@@ -90,7 +93,11 @@ class Bundle:
             raise ValueError(f"{self.path}: bundle format {self.meta.get('format')} is not {FORMAT}")
         self.config = ModelConfig(**self.meta["model_config"])
         self.model = EmotionNet(self.config, image_weights="none")
-        self.model.load_state_dict(torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True))
+        state = torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True)
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith(".emotion_offset")]  # bundles from before the calibration
+        if missing or unexpected:
+            raise ValueError(f"{self.path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
         self.model.eval()
 
     @property

@@ -60,7 +60,16 @@ class TrainConfig(BaseModel):
         "score",
         description="'loss': validation multitask loss; 'score': mean of the labelled heads' macro-F1 / accuracy",
     )
-    class_weights: bool = Field(True, description="weight the emotion loss by inverse class frequency")
+    class_weight_power: float = Field(
+        1.0,
+        description="weight each emotion class in the loss by (mean count / its count) ** power: 1 = inverse frequency,"
+        " 0 = unweighted",
+    )
+    calibrate: bool = Field(
+        True,
+        description="after training, shift each head's emotion logits by -tau * log(prior), tau chosen on the"
+        " validation macro-F1 (model/calibration.py)",
+    )
     weight_decay: float = Field(0.01, description="decoupled weight decay (AdamW) when > 0")
     text_dropout: float = Field(0.5, description="dropout on the word embeddings (the paper's 0.25)")
     feature_dropout: float = Field(0.5, description="dropout on each encoder's output before the heads (paper: none)")
@@ -86,7 +95,8 @@ PRESETS: dict[str, dict] = {
         "early_stop": "loss",
         "patience": 4,
         "word_vectors": None,
-        "class_weights": False,
+        "class_weight_power": 0.0,
+        "calibrate": False,
         "rare_words_with_vectors": False,
         "weight_decay": 0.0,
         "text_dropout": 0.25,

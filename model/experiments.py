@@ -30,7 +30,7 @@ from .baseline import baseline_head
 from .config import ModelConfig, TrainConfig
 from .data import Encoded, head_examples
 from .metrics import evaluate_heads, head_predictions, macro_f1
-from .train import Prepared, build_model, fit, prepare, train_args, train_config
+from .train import Prepared, build_model, calibrate_heads, fit, prepare, train_args, train_config
 
 METRICS = {"emotion_acc": "emotion accuracy", "emotion_f1": "emotion macro-F1", "sentiment_acc": "sentiment accuracy"}
 BASELINE = "TF-IDF+LR"
@@ -43,6 +43,7 @@ def _train(prep: Prepared, train: Encoded, cfg: TrainConfig, heads=None, log=lam
     model = build_model(prep, cfg, None, log=log)
     val = prep.splits["val"] if heads is None else prep.splits["val"].keep({m for h in heads for m in Combo.parse(h)})
     fit(model, train, val, cfg, log=log, progress=False)
+    calibrate_heads(model, train, val, cfg, log=log)
     return model
 
 
@@ -74,13 +75,13 @@ def experiment_a(prep: Prepared, cfg: TrainConfig, trimodal_only: bool, log) -> 
         rows[c] = {
             "single-task": _metrics(st, test, c),
             "multitask": _metrics(mt, test, c),
-            BASELINE: _baseline(prep, c),
+            BASELINE: _baseline(prep, c, cfg),
         }
     return rows
 
 
-def _baseline(prep: Prepared, combo: str) -> dict[str, float]:
-    r = baseline_head(Combo.parse(combo), prep.tokenizer, prep.examples, prep.splits)
+def _baseline(prep: Prepared, combo: str, cfg: TrainConfig) -> dict[str, float]:
+    r = baseline_head(Combo.parse(combo), prep.tokenizer, prep.examples, prep.splits, calibrate=cfg.calibrate)
     return {k: r[k] for k in METRICS}
 
 
@@ -136,8 +137,8 @@ def experiment_c(prep: Prepared, cfg: TrainConfig, fractions, seed: int, log) ->
     return rows
 
 
-def experiment_baseline(prep: Prepared) -> dict:
-    return {c: {BASELINE: _baseline(prep, c)} for c in COMBO_NAMES}
+def experiment_baseline(prep: Prepared, cfg: TrainConfig) -> dict:
+    return {c: {BASELINE: _baseline(prep, c, cfg)} for c in COMBO_NAMES}
 
 
 def _cell(values: list[float]) -> str:
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.which == "c":
             runs.append(experiment_c(prep, cfg, args.fractions, seed=r, log=log))
         else:
-            runs.append(experiment_baseline(prep))
+            runs.append(experiment_baseline(prep, cfg))
         seconds.append(time.monotonic() - t0)
         print(f"repeat {r + 1}/{args.repeats} done in {seconds[-1]:.0f}s", flush=True)
         if args.which == "baseline":

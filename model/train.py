@@ -17,6 +17,7 @@ from contracts.combos import COMBO_NAMES, Combo
 from contracts.labels import EMOTIONS
 
 from .architecture import EmotionNet
+from .calibration import calibrate
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
 from .loss import MISSING, multitask_loss
@@ -120,9 +121,11 @@ def describe(metrics: dict[str, dict[str, float]]) -> str:
     return " | ".join(parts)
 
 
-def _class_weights(train: Encoded) -> torch.Tensor:
+def class_weights(train: Encoded, power: float) -> torch.Tensor:
+    """(mean class count / class count) ** power per emotion (0 for a class absent from training)."""
     counts = torch.bincount(train.emotion[train.emotion != MISSING], minlength=len(EMOTIONS)).float()
-    return torch.where(counts > 0, counts.sum() / (len(EMOTIONS) * counts.clamp(min=1)), torch.zeros_like(counts))
+    ratio = counts.sum() / (len(EMOTIONS) * counts.clamp(min=1))
+    return torch.where(counts > 0, ratio**power, torch.zeros_like(counts))
 
 
 def fit(
@@ -143,7 +146,7 @@ def fit(
         if cfg.lr_schedule == "plateau"
         else None
     )
-    weights = _class_weights(train) if cfg.class_weights else None
+    weights = class_weights(train, cfg.class_weight_power) if cfg.class_weight_power else None
     heads = tuple(cfg.heads) if cfg.heads else None
     shown = [c for c, n in head_examples(train, heads or COMBO_NAMES).items() if n]
     best, best_state, bad, history = -math.inf, None, 0, []
@@ -204,6 +207,20 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def calibrate_heads(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=print) -> dict[str, float]:
+    """After fit: the logit adjustment of each head trained with emotion labels (cfg.calibrate; model/calibration.py).
+    Returns {head: tau} (empty when cfg.calibrate is off)."""
+    if not cfg.calibrate:
+        return {}
+    heads = [c for c, n in head_examples(train, cfg.heads or COMBO_NAMES).items() if n]
+    taus = calibrate(model, train, val, heads)
+    log(
+        "logit adjustment, tau per head (validation macro-F1): "
+        + ", ".join(f"{Combo.parse(c).paper} {t:+.1f}" for c, t in taus.items())
+    )
+    return taus
 
 
 def _checkpoint(folder: Path, model, opt, epoch: int, val_loss: float, best: bool) -> None:
@@ -271,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words))
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
+    taus = calibrate_heads(model, prep.splits["train"], prep.splits["val"], cfg)
     trained = head_examples(prep.splits["train"], cfg.heads or COMBO_NAMES)
     test = evaluate_heads(model, prep.splits["test"], [c for c, n in trained.items() if n])
-    path = save_bundle(args.out, model, prep, cfg, history, test, trained)
+    path = save_bundle(args.out, model, prep, cfg, history, test, trained, taus)
     print(table(test, f"test split of {args.manifest}, bundle {path.name}"))
     print(f"bundle: {path}")
     return 0

@@ -55,7 +55,7 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
     from model.data import head_examples
     from model.demo_data import generate
     from model.metrics import evaluate_heads
-    from model.train import build_model, fit, prepare
+    from model.train import build_model, calibrate_heads, fit, prepare
 
     root = tmp_path_factory.mktemp("demo")
     manifest = generate(root / "data", n=960, seed=1)
@@ -63,8 +63,9 @@ def demo_bundle(tmp_path_factory) -> TrainedDemo:
     prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
     model = build_model(prep, cfg, root / "cache", log=lambda *_: None)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None, progress=False)
+    taus = calibrate_heads(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None)
     test = evaluate_heads(model, prep.splits["test"])
-    path = save_bundle(root / "bundles", model, prep, cfg, history, test, head_examples(prep.splits["train"]))
+    path = save_bundle(root / "bundles", model, prep, cfg, history, test, head_examples(prep.splits["train"]), taus)
     return TrainedDemo(manifest, path, test, root / "checkpoints", len(history))
 
 

@@ -3,15 +3,19 @@ epoch log that shows the labels that exist, and the TF-IDF baseline in the same 
 
 import json
 import math
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from contracts.combos import Combo
 from model.baseline import baseline_head
+from model.bundle import load_bundle, save_bundle
+from model.calibration import log_prior, offsets
 from model.config import ModelConfig, TrainConfig
 from model.data import backbone_fingerprint, head_examples
-from model.train import build_model, fit, prepare, score
+from model.train import build_model, calibrate_heads, fit, prepare, score
 
 
 def test_presets():
@@ -97,3 +101,40 @@ def test_baseline_learns_the_synthetic_cues(demo_bundle):
     for combo in ("text", "tags", "image_text_tags"):
         r = baseline_head(Combo.parse(combo), prep.tokenizer, prep.examples, prep.splits, grid=[(1.0, None)])
         assert r["n"] > 50 and r["emotion_acc"] > 0.3 and not math.isnan(r["sentiment_acc"]), (combo, r)
+
+
+def test_calibration_shifts_the_emotion_logits_and_travels_in_the_bundle(demo_bundle, tmp_path):
+    cfg = TrainConfig(max_epochs=2, seed=3, class_weight_power=1.0)
+    prep = prepare(demo_bundle.manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    model = build_model(prep, cfg, tmp_path / "cache", log=lambda *_: None)
+    history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lambda *_: None, progress=False)
+    batch = prep.splits["test"].batch(torch.arange(20))
+    model.eval()
+    with torch.no_grad():
+        raw = model(batch)["text"][1]
+    lines = []
+    taus = calibrate_heads(model, prep.splits["train"], prep.splits["val"], cfg, log=lines.append)
+    assert set(taus) == {c for c, n in head_examples(prep.splits["train"]).items() if n} and "T " in lines[0]
+    prior = log_prior(prep.splits["train"].emotion.numpy(), 8)
+    for combo, tau in taus.items():
+        np.testing.assert_allclose(model.heads[combo].emotion_offset.numpy(), offsets(tau, prior), rtol=1e-6)
+    with torch.no_grad():
+        adjusted = model(batch)["text"][1]
+    torch.testing.assert_close(adjusted, raw + torch.from_numpy(offsets(taus["text"], prior)))
+    # the offsets are part of the weights: the bundle (and so the Triton export) scores with them
+    path = save_bundle(tmp_path / "b", model, prep, cfg, history, {}, None, taus)
+    loaded = load_bundle(path)
+    assert loaded.meta["emotion_tau"] == taus
+    for combo in taus:
+        torch.testing.assert_close(loaded.model.heads[combo].emotion_offset, model.heads[combo].emotion_offset)
+
+
+def test_bundles_from_before_the_calibration_load_with_zero_offsets(demo_bundle, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(demo_bundle.bundle_path, old)
+    state = torch.load(old / "weights.pt", weights_only=True)
+    torch.save({k: v for k, v in state.items() if not k.endswith("emotion_offset")}, old / "weights.pt")
+    assert all(float(h.emotion_offset.abs().sum()) == 0 for h in load_bundle(old).model.heads.values())
+    torch.save({k: v for k, v in state.items() if not k.startswith("text.fc")}, old / "weights.pt")
+    with pytest.raises(ValueError, match="text.fc"):
+        load_bundle(old)
