@@ -95,14 +95,15 @@ def baseline_head(
             )
             if best is None or val > best[0]:
                 best = (val, c, w, m)
-        pred = best[3].predict(X["test"][keep["test"]])
-        truth = y["test"][keep["test"]]
+        truth, x_test = y["test"][keep["test"]], X["test"][keep["test"]]
         if task == "emotion" and calibrate:
             k = len(EMOTIONS)
             prior = log_prior(y["train"][keep["train"]], k)
             tau = best_tau(_log_proba(best[3], X["val"][keep["val"]], k), y["val"][keep["val"]], prior)
-            pred = (_log_proba(best[3], X["test"][keep["test"]], k) - tau * prior).argmax(1)
+            pred = (_log_proba(best[3], x_test, k) - tau * prior).argmax(1)
             result["emotion_tau"] = tau
+        else:
+            pred = best[3].predict(x_test)
         result.update(
             {
                 f"{task}_acc": float(accuracy_score(truth, pred)),

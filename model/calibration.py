@@ -57,6 +57,6 @@ def calibrate(model, train: Encoded, val: Encoded, heads) -> dict[str, float]:
     for combo in heads:
         emo, _ = head_predictions(model, val, combo)
         y = val.having(Combo.parse(combo).modalities).emotion.numpy()
-        taus[combo] = best_tau(np.log(np.maximum(emo, 1e-12)), y, prior) if len(emo) else 0.0
+        taus[combo] = best_tau(np.log(np.maximum(emo, 1e-12)), y, prior)  # 0 when too few labelled
         model.heads[combo].emotion_offset.copy_(torch.from_numpy(offsets(taus[combo], prior)))
     return taus
