@@ -24,7 +24,10 @@ def test_kafka_four_partitions_thousand_messages_consumer_group(stack, unique):
     topic, group = f"smoke-{unique}", f"smoke-group-{unique}"
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
     admin.create_topics([NewTopic(topic, 4, 1)])
-    assert len(admin.describe_topics([topic])[0]["partitions"]) == 4
+    # the controller answers create_topics before every broker's metadata has the topic: poll, do not read once
+    wait_for(
+        lambda: len(admin.describe_topics([topic])[0]["partitions"]) == 4, 15, f"{topic} with 4 partitions in metadata"
+    )
 
     producer = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     for i in range(1000):
