@@ -10,8 +10,8 @@ setup: $(VENV)/.installed            ## system packages (if missing) + project v
 $(VENV)/.installed: pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q --no-cache-dir --upgrade pip
+	$(BIN)/pip install -q --no-cache-dir -e '.[train,dev]'
 	touch $@
 
 demo: setup                          ## the main job: the whole pipeline on the local stack
