@@ -67,7 +67,7 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """Kim CNN: embedding, dropout, conv widths 3/4/5 x 100 filters + ReLU, max/avg/min pooling, Linear(900, 300).
+    """Kim CNN: embedding, dropout, conv widths 3/4/5 (`text_widths`) x 100 filters + ReLU, max/avg/min pooling, Linear.
 
     The three poolings run over the positions where a window starts at a word, not over the padding: a 12-word comment
     padded to 150 would otherwise have its mean and min set by padding (equation (1) pools over the text)."""

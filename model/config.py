@@ -71,6 +71,9 @@ class TrainConfig(BaseModel):
         " validation macro-F1 (model/calibration.py)",
     )
     weight_decay: float = Field(0.01, description="decoupled weight decay (AdamW) when > 0")
+    text_widths: tuple[int, ...] = Field(
+        (1, 2, 3), description="widths of the text CNN's filters, in words (the paper's 3 4 5)"
+    )
     text_dropout: float = Field(0.5, description="dropout on the word embeddings (the paper's 0.25)")
     feature_dropout: float = Field(0.5, description="dropout on each encoder's output before the heads (paper: none)")
     heads: tuple[str, ...] | None = Field(
@@ -99,6 +102,7 @@ PRESETS: dict[str, dict] = {
         "calibrate": False,
         "rare_words_with_vectors": False,
         "weight_decay": 0.0,
+        "text_widths": (3, 4, 5),
         "text_dropout": 0.25,
         "feature_dropout": 0.0,
     },

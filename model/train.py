@@ -44,7 +44,7 @@ class Prepared:
 def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print) -> Prepared:
     """Read the manifest, fit the vocabularies on the training split, encode every split, load word vectors."""
     model_cfg = (model_cfg or ModelConfig()).model_copy(
-        update={"text_dropout": train_cfg.text_dropout, "feature_dropout": train_cfg.feature_dropout}
+        update={k: getattr(train_cfg, k) for k in ("text_widths", "text_dropout", "feature_dropout")}
     )
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
@@ -242,6 +242,8 @@ def train_args(ap: argparse.ArgumentParser) -> None:
         flag = f"--{name.replace('_', '-')}"
         if f.annotation is bool:
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.description)
+        elif isinstance(f.default, tuple):
+            ap.add_argument(flag, type=int, nargs="+", default=None, help=f"{f.description} (preset's by default)")
         else:
             kind = {int: int, float: float}.get(type(f.default), str)
             ap.add_argument(flag, type=kind, default=None, help=f"{f.description or ''} (preset's value by default)")

@@ -1,6 +1,7 @@
 """The trainer's options on real training runs: presets, the image-feature cache keyed by the backbone's weights, an
 epoch log that shows the labels that exist, and the TF-IDF baseline in the same harness."""
 
+import argparse
 import json
 import math
 import shutil
@@ -15,7 +16,7 @@ from model.bundle import load_bundle, save_bundle
 from model.calibration import log_prior, offsets
 from model.config import ModelConfig, TrainConfig
 from model.data import backbone_fingerprint, head_examples
-from model.train import build_model, calibrate_heads, fit, prepare, score
+from model.train import build_model, calibrate_heads, fit, prepare, score, train_args, train_config
 
 
 def test_presets():
@@ -29,6 +30,10 @@ def test_presets():
     )
     default = TrainConfig.from_preset("default", lr=0.002)
     assert default.lr == 0.002 and default.grad_clip == 1.0 and default.early_stop == "score"
+    assert paper.text_widths == (3, 4, 5) and default.text_widths == (1, 2, 3)
+    ap = argparse.ArgumentParser()
+    train_args(ap)
+    assert train_config(ap.parse_args(["--preset", "paper", "--text-widths", "2", "3"])).text_widths == (2, 3)
 
 
 def test_feature_cache_is_keyed_by_the_backbones_weights(demo_bundle, tmp_path):
@@ -76,6 +81,7 @@ def test_epoch_log_shows_the_labels_that_exist(demo_bundle, tmp_path):
     cfg = TrainConfig(max_epochs=2, seed=0)
     prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
     model = build_model(prep, cfg, None, log=lambda *_: None)
+    assert [c.kernel_size[0] for c in model.text.convs] == list(cfg.text_widths)  # the preset reaches the model
     lines = []
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg, log=lines.append, progress=False)
     epoch_lines = [line for line in lines if line.startswith("epoch")]
