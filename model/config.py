@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt
 
 
 class ModelConfig(BaseModel):
@@ -71,8 +71,8 @@ class TrainConfig(BaseModel):
         " validation macro-F1 (model/calibration.py)",
     )
     weight_decay: float = Field(0.01, description="decoupled weight decay (AdamW) when > 0")
-    text_widths: tuple[int, ...] = Field(
-        (1, 2, 3), description="widths of the text CNN's filters, in words (the paper's 3 4 5)"
+    text_widths: tuple[PositiveInt, ...] = Field(
+        (1, 2, 3), min_length=1, description="widths of the text CNN's filters, in words (the paper's 3 4 5)"
     )
     text_dropout: float = Field(0.5, description="dropout on the word embeddings (the paper's 0.25)")
     feature_dropout: float = Field(0.5, description="dropout on each encoder's output before the heads (paper: none)")

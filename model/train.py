@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from contracts.combos import COMBO_NAMES, Combo
@@ -256,7 +257,11 @@ def train_config(args: argparse.Namespace, **fixed) -> TrainConfig:
     }
     if given.get("grad_clip") == 0:
         given["grad_clip"] = None
-    return TrainConfig.from_preset(args.preset, **{**given, **fixed})
+    try:
+        return TrainConfig.from_preset(args.preset, **{**given, **fixed})
+    except ValidationError as e:  # an option out of range: say which, without a traceback
+        errors = "; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors())
+        raise SystemExit(f"invalid training options: {errors}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

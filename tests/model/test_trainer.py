@@ -34,6 +34,11 @@ def test_presets():
     ap = argparse.ArgumentParser()
     train_args(ap)
     assert train_config(ap.parse_args(["--preset", "paper", "--text-widths", "2", "3"])).text_widths == (2, 3)
+    for bad in ((), (0, 2)):
+        with pytest.raises(ValueError, match="text_widths"):
+            TrainConfig(text_widths=bad)
+    with pytest.raises(SystemExit, match="--text-widths.0: Input should be greater than 0"):
+        train_config(ap.parse_args(["--text-widths", "0"]))
 
 
 def test_feature_cache_is_keyed_by_the_backbones_weights(demo_bundle, tmp_path):
