@@ -44,9 +44,8 @@ class Prepared:
 
 def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print) -> Prepared:
     """Read the manifest, fit the vocabularies on the training split, encode every split, load word vectors."""
-    model_cfg = (model_cfg or ModelConfig()).model_copy(
-        update={k: getattr(train_cfg, k) for k in ("text_widths", "text_dropout", "feature_dropout")}
-    )
+    shared = TrainConfig.model_fields.keys() & ModelConfig.model_fields.keys()  # set by the preset: dropouts, widths
+    model_cfg = (model_cfg or ModelConfig()).model_copy(update={k: getattr(train_cfg, k) for k in shared})
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
     posts = [(e.text, e.tags) for e in parts["train"]]
