@@ -132,7 +132,9 @@ class Head(nn.Module):
 
 
 class EmotionNet(nn.Module):
-    """Encoders for image, text and tags and one head per non-empty modality subset (7)."""
+    """Encoders for image, text and tags and one head per non-empty modality subset (7). With `aux_categories`, also
+    a linear output from the text features to the source's categories: a training-time auxiliary task that no served
+    output uses (model/loss.py `aux_loss`)."""
 
     def __init__(self, cfg: ModelConfig, image_weights: str = "none", word_vectors: torch.Tensor | None = None):
         super().__init__()
@@ -143,6 +145,7 @@ class EmotionNet(nn.Module):
         dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
         self.heads = nn.ModuleDict({c.name: Head(sum(dims[m] for m in c), cfg) for c in COMBOS})
         self.feature_dropout = nn.Dropout(cfg.feature_dropout)  # on r_i, r_t, r_# while training (0: the paper)
+        self.aux = nn.Linear(cfg.feature_dim, len(cfg.aux_categories)) if cfg.aux_categories else None
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Features (B, d) per modality, zeros on rows without it; each encoder sees only the rows that have it.
@@ -171,7 +174,10 @@ class EmotionNet(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], heads: tuple[str, ...] | None = None) -> dict[str, tuple]:
         """For each head whose modalities some rows have: (row indices, emotion logits, sentiment logits)."""
-        feats, mask = self.encode(batch), batch["mask"]
+        return self.classify(self.encode(batch), batch["mask"], heads)
+
+    def classify(self, feats: dict[str, torch.Tensor], mask: torch.Tensor, heads: tuple[str, ...] | None = None):
+        """forward's output from encode's features."""
         out = {}
         for name in heads or COMBO_NAMES:
             combo = Combo.parse(name)

@@ -26,6 +26,9 @@ class ModelConfig(BaseModel):
     n_sentiments: int = 2
     max_words: int = 150
     max_tags: int = 10
+    aux_categories: tuple[str, ...] = Field(
+        (), description="the source categories of the auxiliary text output (training only; none: no such output)"
+    )
     image_size: int = Field(224, description="side of the square uint8 RGB image the encoder takes")
 
 
@@ -76,6 +79,12 @@ class TrainConfig(BaseModel):
     )
     text_dropout: float = Field(0.5, description="dropout on the word embeddings (the paper's 0.25)")
     feature_dropout: float = Field(0.5, description="dropout on each encoder's output before the heads (paper: none)")
+    aux_weight: float = Field(
+        1.0,
+        ge=0,
+        description="weight of the auxiliary loss on the manifest's source categories (soft-target cross-entropy from"
+        " the text features; 0 = off; examples without categories add nothing)",
+    )
     heads: tuple[str, ...] | None = Field(
         None, description="train only these heads (single-task baselines); None = all seven"
     )
@@ -105,6 +114,7 @@ PRESETS: dict[str, dict] = {
         "text_widths": (3, 4, 5),
         "text_dropout": 0.25,
         "feature_dropout": 0.0,
+        "aux_weight": 0.0,
     },
     "default": {},  # the field defaults above
 }

@@ -60,6 +60,7 @@ class Encoded:
     emotion: torch.Tensor
     sentiment: torch.Tensor
     image_pooled: torch.Tensor | None = None
+    aux: torch.Tensor | None = None  # float (N, len(aux_categories)): each row's source categories, summing to 1 or 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,6 +76,7 @@ class Encoded:
             self.emotion[idx],
             self.sentiment[idx],
             None if self.image_pooled is None else self.image_pooled[idx],
+            None if self.aux is None else self.aux[idx],
         )
 
     def keep(self, modalities) -> Encoded:
@@ -96,17 +98,27 @@ class Encoded:
             b["image"] = self.images[idx]
         return b
 
-    def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
+    def index_batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
+        """Row indices, `size` at a time (shuffled with `generator` when asked)."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for i in range(0, len(self), size):
-            idx = order[i : i + size]
+            yield order[i : i + size]
+
+    def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
+        for idx in self.index_batches(size, shuffle, generator):
             yield self.batch(idx), self.emotion[idx], self.sentiment[idx]
 
 
 def encode(
-    examples: list[Example], tok: Tokenizer, base: Path, image_size: int, progress: bool = True
+    examples: list[Example],
+    tok: Tokenizer,
+    base: Path,
+    image_size: int,
+    progress: bool = True,
+    aux_categories: tuple[str, ...] = (),
 ) -> tuple[Encoded, int]:
-    """Tokenize and load images; an image that fails to load becomes an absent modality.
+    """Tokenize and load images; an image that fails to load becomes an absent modality. With `aux_categories`, each
+    example's source categories become a distribution over them (`Encoded.aux`; others ignored).
     Returns (data, failed images)."""
     n = len(examples)
     mask = torch.zeros(n, 3, dtype=torch.bool)
@@ -131,7 +143,20 @@ def encode(
     sentiment = torch.tensor(
         [SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long
     )
-    return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment), failed
+    aux = aux_targets(examples, aux_categories) if aux_categories else None
+    return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment, aux=aux), failed
+
+
+def aux_targets(examples: list[Example], categories: tuple[str, ...]) -> torch.Tensor:
+    """(N, len(categories)) float: an example's categories among `categories`, each 1/their count (a comment two
+    raters' categories split evenly); a row of zeros when it has none of them."""
+    index = {c: j for j, c in enumerate(categories)}
+    out = torch.zeros(len(examples), len(categories))
+    for i, ex in enumerate(examples):
+        js = sorted({index[c] for c in ex.categories or () if c in index})
+        if js:
+            out[i, js] = 1.0 / len(js)
+    return out
 
 
 def head_examples(data: Encoded, heads=COMBO_NAMES) -> dict[str, int]:

@@ -33,3 +33,9 @@ def multitask_loss(
         parts[combo] = term.item() / batch_size
         total = total + term
     return total / batch_size, parts
+
+
+def aux_loss(logits: torch.Tensor, target: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """(1/B) * sum over rows of the cross-entropy between `target` (each row a distribution over the source
+    categories, or zeros: no categories, no loss) and softmax(`logits`)."""
+    return -(target * F.log_softmax(logits, dim=1)).sum() / batch_size

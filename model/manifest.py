@@ -26,6 +26,9 @@ class Example(BaseModel):
     emotion: Emotion | None = None
     sentiment: Sentiment | None = None
     split: Literal["train", "val", "test"] | None = None
+    # the source's own finer labels (GoEmotions' 27 categories + neutral): an auxiliary training target of the text
+    # encoder (TrainConfig.aux_weight), never served
+    categories: list[str] | None = None
 
     @model_validator(mode="after")
     def _derive_sentiment(self):

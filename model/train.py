@@ -21,7 +21,7 @@ from .architecture import EmotionNet
 from .calibration import calibrate
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
-from .loss import MISSING, multitask_loss
+from .loss import MISSING, aux_loss, multitask_loss
 from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .tokenizer import Tokenizer
@@ -65,16 +65,19 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
             f"word vectors: {train_cfg.word_vectors} ({mat.shape[1]}-d), "
             f"coverage {coverage:.1%} of {len(tok.words) - 2} vocabulary words"
         )
+    if train_cfg.aux_weight:  # the source categories seen in training, if the manifest has any
+        updates["aux_categories"] = tuple(sorted({c for e in parts["train"] for c in e.categories or ()}))
     model_cfg = model_cfg.model_copy(update=updates)
     base = Path(manifest).parent
     splits, failed = {}, 0
     for name, exs in parts.items():
-        splits[name], f = encode(exs, tok, base, model_cfg.image_size)
+        splits[name], f = encode(exs, tok, base, model_cfg.image_size, aux_categories=model_cfg.aux_categories)
         failed += f
     log(
         "data: "
         + ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         + f"; vocab {len(tok.words)} words, {len(tok.tags)} tags"
+        + (f"; auxiliary target: {len(model_cfg.aux_categories)} source categories" if model_cfg.aux_categories else "")
         + (f"; {failed} images failed to load" if failed else "")
     )
     return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed)
@@ -147,6 +150,7 @@ def fit(
         else None
     )
     weights = class_weights(train, cfg.class_weight_power) if cfg.class_weight_power else None
+    use_aux = bool(cfg.aux_weight) and model.aux is not None and train.aux is not None
     heads = tuple(cfg.heads) if cfg.heads else None
     shown = [c for c, n in head_examples(train, heads or COMBO_NAMES).items() if n]
     best, best_state, bad, history = -math.inf, None, 0, []
@@ -156,14 +160,20 @@ def fit(
             model.image.backbone.eval()  # BatchNorm statistics stay those of the frozen weights
         t0, total, n = time.monotonic(), 0.0, 0
         bar = tqdm(
-            train.batches(cfg.batch_size, shuffle=True, generator=gen),
+            train.index_batches(cfg.batch_size, shuffle=True, generator=gen),
             total=-(-len(train) // cfg.batch_size),
             desc=f"epoch {epoch}",
             disable=None if progress else True,
             leave=False,
         )
-        for batch, emo, sent in bar:
-            loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo), weights)
+        for idx in bar:
+            batch, emo, sent = train.batch(idx), train.emotion[idx], train.sentiment[idx]
+            feats = model.encode(batch)
+            loss, _ = multitask_loss(model.classify(feats, batch["mask"], heads), emo, sent, len(emo), weights)
+            if use_aux:
+                has_text = batch["mask"][:, 1]
+                target = train.aux[idx][has_text]
+                loss = loss + cfg.aux_weight * aux_loss(model.aux(feats["text"][has_text]), target, len(emo))
             opt.zero_grad()
             loss.backward()
             if cfg.grad_clip:

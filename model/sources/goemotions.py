@@ -102,6 +102,7 @@ class GoEmotions:
                     "emotion": emotion,
                     "sentiment": sentiment,
                     "split": split,
+                    "categories": cats,  # the raters' own categories: the trainer's auxiliary target
                 }
 
     @classmethod

@@ -15,7 +15,9 @@ from model.baseline import baseline_head
 from model.bundle import load_bundle, save_bundle
 from model.calibration import log_prior, offsets
 from model.config import ModelConfig, TrainConfig
-from model.data import backbone_fingerprint, head_examples
+from model.data import aux_targets, backbone_fingerprint, head_examples
+from model.loss import aux_loss
+from model.manifest import Example
 from model.train import build_model, calibrate_heads, fit, prepare, score, train_args, train_config
 
 
@@ -149,3 +151,46 @@ def test_bundles_from_before_the_calibration_load_with_zero_offsets(demo_bundle,
     torch.save({k: v for k, v in state.items() if not k.startswith("text.fc")}, old / "weights.pt")
     with pytest.raises(ValueError, match="text.fc"):
         load_bundle(old)
+
+
+def test_aux_targets_and_loss():
+    rows = [
+        Example(id="a", text="x", categories=["joy", "love"]),
+        Example(id="b", text="y", categories=["other"]),
+        Example(id="c", text="z"),
+    ]
+    target = aux_targets(rows, ("joy", "love", "neutral"))
+    torch.testing.assert_close(target, torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    logits = torch.tensor([[2.0, 0.0, -1.0], [5.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    want = -(0.5 * torch.log_softmax(logits[0], 0)[:2]).sum() / 3  # rows without categories add nothing
+    torch.testing.assert_close(aux_loss(logits, target, 3), want)
+
+
+def _with_categories(demo_bundle, tmp_path):
+    rows = [json.loads(line) for line in demo_bundle.manifest.read_text().splitlines()]
+    out = tmp_path / "manifest.jsonl"
+    out.write_text("".join(json.dumps({**r, "categories": [r["emotion"], f"{r['split']}-only"]}) + "\n" for r in rows))
+    return out
+
+
+def test_source_categories_train_an_auxiliary_text_output_kept_in_the_bundle(demo_bundle, tmp_path):
+    manifest = _with_categories(demo_bundle, tmp_path)
+    cfg = TrainConfig(max_epochs=1, seed=0)
+    prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    cats = prep.model_cfg.aux_categories
+    assert "train-only" in cats and "val-only" not in cats and list(cats) == sorted(cats)  # from the training split
+    train = prep.splits["train"]
+    torch.testing.assert_close(train.aux.sum(1), torch.ones(len(train)))
+    assert ((prep.splits["val"].aux > 0).sum(1) == 1).all()  # "val-only" is not a training category: ignored
+    model = build_model(prep, cfg, tmp_path / "cache", log=lambda *_: None)
+    before = model.aux.weight.detach().clone()
+    history = fit(model, train, prep.splits["val"], cfg, log=lambda *_: None, progress=False)
+    assert not torch.allclose(before, model.aux.weight)  # the auxiliary loss reaches its output
+    path = save_bundle(tmp_path / "b", model, prep, cfg, history, {}, None, {})
+    loaded = load_bundle(path)
+    assert loaded.config.aux_categories == cats
+    torch.testing.assert_close(loaded.model.aux.weight, model.aux.weight)
+    off = prepare(manifest, TrainConfig(aux_weight=0), ModelConfig(image_size=64), log=lambda *_: None)
+    assert off.model_cfg.aux_categories == () and off.splits["train"].aux is None
+    assert build_model(off, cfg, tmp_path / "cache", log=lambda *_: None).aux is None
+    assert TrainConfig.from_preset("paper").aux_weight == 0

@@ -70,6 +70,7 @@ def test_goemotions_reader_keeps_the_official_splits(tmp_path):
         ("goemotions-c2", "test", "anger", "negative"),
     ]
     assert src.skipped == {"train": 1} and names[27] == "neutral"
+    assert [r["categories"] for r in rows][2:] == [["gratitude"], ["admiration"], ["anger", "annoyance"]]
 
 
 def test_table_reader_maps_columns_labels_and_keeps_hashtags_for_the_tokenizer(tmp_path):
