@@ -158,7 +158,7 @@ def fit(
         model.train()
         if cfg.freeze_image:
             model.image.backbone.eval()  # BatchNorm statistics stay those of the frozen weights
-        t0, total, n = time.monotonic(), 0.0, 0
+        t0, total, aux_total, n = time.monotonic(), 0.0, 0.0, 0
         bar = tqdm(
             train.index_batches(cfg.batch_size, shuffle=True, generator=gen),
             total=-(-len(train) // cfg.batch_size),
@@ -170,16 +170,17 @@ def fit(
             batch, emo, sent = train.batch(idx), train.emotion[idx], train.sentiment[idx]
             feats = model.encode(batch)
             loss, _ = multitask_loss(model.classify(feats, batch["mask"], heads), emo, sent, len(emo), weights)
+            total += loss.item() * len(emo)  # the multitask loss alone: comparable with the validation loss
             if use_aux:
                 has_text = batch["mask"][:, 1]
-                target = train.aux[idx][has_text]
-                loss = loss + cfg.aux_weight * aux_loss(model.aux(feats["text"][has_text]), target, len(emo))
+                extra = aux_loss(model.aux(feats["text"][has_text]), train.aux[idx][has_text], len(emo))
+                aux_total += extra.item() * len(emo)
+                loss = loss + cfg.aux_weight * extra
             opt.zero_grad()
             loss.backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
-            total += loss.item() * len(emo)
             n += len(emo)
         seconds = time.monotonic() - t0
         val_loss = mean_loss(model, val, heads)
@@ -189,6 +190,7 @@ def fit(
             {
                 "epoch": epoch,
                 "train_loss": total / max(n, 1),
+                "train_aux_loss": aux_total / max(n, 1) if use_aux else None,
                 "val_loss": val_loss,
                 "val_score": val_score,
                 "val": metrics,
@@ -199,7 +201,8 @@ def fit(
         )
         log(
             f"epoch {epoch:2d} {seconds:5.0f}s {n / seconds:6.0f} ex/s  train {total / max(n, 1):.3f} "
-            f"val {val_loss:.3f} score {val_score:.3f} | {describe(metrics)}"
+            + (f"(aux {aux_total / max(n, 1):.3f}) " if use_aux else "")
+            + f"val {val_loss:.3f} score {val_score:.3f} | {describe(metrics)}"
         )
         current = -val_loss if by_loss else val_score
         improved = current > best + 1e-4

@@ -184,8 +184,10 @@ def test_source_categories_train_an_auxiliary_text_output_kept_in_the_bundle(dem
     assert ((prep.splits["val"].aux > 0).sum(1) == 1).all()  # "val-only" is not a training category: ignored
     model = build_model(prep, cfg, tmp_path / "cache", log=lambda *_: None)
     before = model.aux.weight.detach().clone()
-    history = fit(model, train, prep.splits["val"], cfg, log=lambda *_: None, progress=False)
+    lines = []
+    history = fit(model, train, prep.splits["val"], cfg, log=lines.append, progress=False)
     assert not torch.allclose(before, model.aux.weight)  # the auxiliary loss reaches its output
+    assert history[-1]["train_aux_loss"] > 0 and "(aux " in lines[0]  # logged apart from the multitask loss
     path = save_bundle(tmp_path / "b", model, prep, cfg, history, {}, None, {})
     loaded = load_bundle(path)
     assert loaded.config.aux_categories == cats
