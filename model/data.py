@@ -104,9 +104,13 @@ class Encoded:
         for i in range(0, len(self), size):
             yield order[i : i + size]
 
+    def labelled_batch(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The model inputs of rows `idx` with their emotion and sentiment labels."""
+        return self.batch(idx), self.emotion[idx], self.sentiment[idx]
+
     def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
         for idx in self.index_batches(size, shuffle, generator):
-            yield self.batch(idx), self.emotion[idx], self.sentiment[idx]
+            yield self.labelled_batch(idx)
 
 
 def encode(

@@ -167,7 +167,7 @@ def fit(
             leave=False,
         )
         for idx in bar:
-            batch, emo, sent = train.batch(idx), train.emotion[idx], train.sentiment[idx]
+            batch, emo, sent = train.labelled_batch(idx)
             feats = model.encode(batch)
             loss, _ = multitask_loss(model.classify(feats, batch["mask"], heads), emo, sent, len(emo), weights)
             total += loss.item() * len(emo)  # the multitask loss alone: comparable with the validation loss
