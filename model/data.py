@@ -15,6 +15,7 @@ from tqdm import tqdm
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
 
+from .architecture import DENSENET_FEATURES
 from .imaging import ImageDecodeError, decode_image
 from .loss import MISSING
 from .manifest import Example
@@ -186,21 +187,35 @@ def backbone_fingerprint(image_encoder) -> str:
     return h.hexdigest()
 
 
+def feature_cache_key(fingerprint: str, data: Encoded) -> str:
+    """What a cached feature tensor depends on: the backbone, the number of rows, which rows have an image, the
+    preprocessing size and those images' bytes. (Keyed by the image bytes alone, every data set without images
+    shared one tensor, and a re-ordered set got its features on the wrong rows.)"""
+    rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
+    h = hashlib.sha256(fingerprint.encode())
+    h.update(f"rows={len(data)} images={tuple(data.images.shape[1:])}".encode())
+    h.update(rows.numpy().astype(np.int64).tobytes())
+    h.update(data.images[rows].numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
 @torch.no_grad()
 def pooled_features(
     image_encoder, data: Encoded, cache_dir: Path | None, batch_size: int = 32, progress: bool = True
 ) -> torch.Tensor:
-    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by the images' bytes and
-    the backbone's fingerprint."""
+    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by `feature_cache_key`. A
+    cached tensor of another shape is never used: it is computed again."""
     rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
-    h = hashlib.sha256(backbone_fingerprint(image_encoder).encode())
-    h.update(data.images[rows].numpy().tobytes())
-    path = Path(cache_dir) / f"pooled-{h.hexdigest()[:24]}.pt" if cache_dir else None
+    shape = (len(data), DENSENET_FEATURES)
+    key = feature_cache_key(backbone_fingerprint(image_encoder), data)
+    path = Path(cache_dir) / f"pooled-{key}.pt" if cache_dir else None
     if path is not None and path.exists():
-        return torch.load(path, weights_only=True)
+        cached = torch.load(path, weights_only=True)
+        if tuple(cached.shape) == shape:
+            return cached
     was_training = image_encoder.training
     image_encoder.eval()
-    out = torch.zeros(len(data), 1024)
+    out = torch.zeros(shape)
     for i in tqdm(
         range(0, len(rows), batch_size), desc="image features", disable=None if progress else True, leave=False
     ):

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from contracts.combos import Combo
+from model.architecture import DENSENET_FEATURES, ImageEncoder
 from model.baseline import baseline_head
 from model.bundle import load_bundle, save_bundle
 from model.calibration import log_prior, offsets
 from model.config import ModelConfig, TrainConfig
-from model.data import aux_targets, backbone_fingerprint, head_examples
+from model.data import Encoded, aux_targets, backbone_fingerprint, feature_cache_key, head_examples, pooled_features
 from model.loss import aux_loss
 from model.manifest import Example
 from model.train import build_model, calibrate_heads, fit, prepare, score, train_args, train_config
@@ -57,6 +58,54 @@ def test_feature_cache_is_keyed_by_the_backbones_weights(demo_bundle, tmp_path):
         f0, f0b
     )  # two seeds never share features; one seed reuses its own
     assert len(list(cache.glob("pooled-*.pt"))) == 2 * 3  # per seed: train, val, test
+
+
+def _text_only(demo_bundle, out, keep_every: int = 1):
+    rows = [json.loads(line) for line in demo_bundle.manifest.read_text().splitlines()]
+    rows = [{k: v for k, v in r.items() if k != "image"} for r in rows[::keep_every] if r.get("text") or r.get("tags")]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
+
+
+def test_feature_cache_gives_each_data_set_its_own_features(demo_bundle, tmp_path):
+    """Two text-only sets of different sizes share nothing (the cache once handed one's tensor to the other: an
+    IndexError in training), and two image sets with the same images in another order get their features on the right
+    rows, equal to an uncached computation."""
+    cache = tmp_path / "cache"
+    cfg = TrainConfig(seed=0, max_epochs=1)
+    sizes = []
+    for i, every in enumerate((1, 2)):
+        manifest = _text_only(demo_bundle, tmp_path / f"text{i}.jsonl", every)
+        prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+        build_model(prep, cfg, cache, log=lambda *_: None)
+        for split in prep.splits.values():
+            assert split.image_pooled.shape == (len(split), DENSENET_FEATURES)
+        sizes.append(len(prep.splits["train"]))
+    assert sizes[0] != sizes[1]
+
+    torch.manual_seed(0)
+    encoder = ImageEncoder().eval()
+    n = 6
+    images = torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8)
+    mask = torch.zeros(n, 3, dtype=torch.bool)
+    mask[[0, 2, 3, 5], 0] = True
+    labels = torch.zeros(n, dtype=torch.long)
+
+    def data(order):
+        o = torch.tensor(order)
+        return Encoded([str(i) for i in order], mask[o], labels[o], labels[o], images[o], labels[o], labels[o])
+
+    for order in ([0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [2, 0, 1, 5, 3, 4]):
+        d = data(order)
+        cached = pooled_features(encoder, d, cache, progress=False)
+        fresh = pooled_features(encoder, d, None, progress=False)
+        assert torch.allclose(cached, fresh, atol=1e-5), order
+        assert (cached[~d.mask[:, 0]] == 0).all()
+    # a file under a key whose tensor has another shape (a cache written by an older version) is not used
+    d = data([0, 1, 2, 3, 4, 5])
+    path = cache / f"pooled-{feature_cache_key(backbone_fingerprint(encoder), d)}.pt"
+    torch.save(torch.zeros(3, DENSENET_FEATURES), path)
+    assert pooled_features(encoder, d, cache, progress=False).shape == (n, DENSENET_FEATURES)
 
 
 def _sentiment_only(demo_bundle, tmp_path):
