@@ -29,6 +29,7 @@ def _post(i: int, rng: random.Random) -> LabelledPost:
         "id": f"post-{i:09d}",
         "emotion": rng.choice(EMOTIONS),
         "sentiment": "positive",
+        "sentiment_score": 0.9,
         "head": "text_tags",
         "tags": [f"tag{rng.randrange(5000)}" for _ in range(3)],
         "degraded": [],

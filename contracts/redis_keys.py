@@ -3,8 +3,9 @@
 Every key starts with the prefix (EMOSTREAM_REDIS_PREFIX). The aggregator's Lua scripts touch several keys at once;
 for Redis Cluster give the prefix a hash tag (the default `{emo}:` is one) so they share a slot.
 
-  seen:<post id>        marker with a TTL: the post was counted (at most once per post id within the TTL)
-  seen:dlq:<t>:<p>:<o>  marker with a TTL: the dead letter of that input offset was counted
+  seen:post:<post id>   marker with a TTL: the post was counted (at most once per post id within the TTL)
+  seen:dlq:<t>:<p>:<o>  marker with a TTL: the dead letter of that input offset was counted (its own kind: no post
+                        id can name it)
   totals                hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>,
                         dead:<reason>
   bucket:<epoch s>      hash per time bucket: posts, <emotion>, <sentiment>, degraded, dead; TTL
@@ -32,7 +33,7 @@ class RedisKeys:
     prefix: str = DEFAULT_PREFIX
 
     def seen(self, post_id: str) -> str:
-        return f"{self.prefix}seen:{post_id}"
+        return f"{self.prefix}seen:post:{post_id}"
 
     def seen_dead(self, ref: str) -> str:
         """ref = topic:partition:offset of the input message that was dead-lettered."""

@@ -39,13 +39,14 @@ def split_hashtags(text: str | None) -> tuple[str | None, list[str]]:
 
 
 def clean_tags(tags: Iterable[str] | None) -> list[str]:
-    """Tags lower-cased, stripped of '#' and blanks, empty ones and repeats dropped, order kept."""
-    out: list[str] = []
+    """Tags lower-cased, stripped of '#' and blanks, empty ones and repeats dropped, order kept (linear time: a text
+    may carry thousands of hashtags)."""
+    out: dict[str, None] = {}
     for tag in tags or ():
         t = unicodedata.normalize("NFKC", str(tag)).strip().lstrip("#").strip().lower()
-        if t and t not in out:
-            out.append(t)
-    return out
+        if t:
+            out.setdefault(t, None)
+    return list(out)
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Which addresses an image URL may reach: globally routable unicast only (loopback too when allowed).
+"""Which addresses an image URL may reach: global unicast only (loopback too when allowed).
 
 Checked after DNS resolution, for every hop of every redirect, and for IP literals; an IPv6 address that embeds an
-IPv4 one (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64) is judged by the embedded address.
+IPv4 one (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64) is judged by the embedded address. Otherwise an IPv6
+address must lie in the global unicast block 2000::/3, and an address of either family must be `is_global`, not
+multicast and outside the special ranges below (which this Python's registry may count as global).
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ __all__ = ["BlockedAddress", "address_allowed", "GuardedResolver"]
 
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+_SPECIAL = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (dummy .8, PCP/TURN anycast .9/.10, ...)
+    ipaddress.IPv4Network("255.255.255.255/32"),  # limited broadcast
+    ipaddress.IPv6Network("2001::/23"),  # IETF protocol assignments (Teredo, 2001::/32, is judged by its IPv4 first)
+    ipaddress.IPv6Network("2001:db8::/32"),  # documentation
+    ipaddress.IPv6Network("3fff::/20"),  # documentation (RFC 9637)
+)
 
 
 class BlockedAddress(OSError):
@@ -36,8 +46,8 @@ def _embedded_v4(addr: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 
 
 def address_allowed(ip: str, allow_loopback: bool) -> bool:
-    """True for a globally routable unicast address (and loopback when allowed); False for private, shared (CGNAT),
-    link-local, reserved, documentation, multicast, unspecified, and for anything that does not parse."""
+    """True for a global unicast address (and loopback when allowed); False for private, shared (CGNAT), link-local,
+    site-local, reserved, documentation, protocol-assignment, multicast, unspecified, and for what does not parse."""
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
@@ -48,7 +58,9 @@ def address_allowed(ip: str, allow_loopback: bool) -> bool:
             return all(address_allowed(str(a), allow_loopback) for a in embedded)
     if addr.is_loopback:
         return allow_loopback
-    return addr.is_global and not addr.is_multicast
+    if isinstance(addr, ipaddress.IPv6Address) and addr not in _GLOBAL_UNICAST_V6:
+        return False  # site-local fec0::/10, IPv4-translated ::ffff:0:0:0/96, discard 100::/64, multicast, ...
+    return addr.is_global and not addr.is_multicast and not any(addr in net for net in _SPECIAL)
 
 
 class GuardedResolver(AbstractResolver):

@@ -8,18 +8,40 @@ their `meta`. Measured bytes per post: README "Results"."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    DataError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 
 from contracts.redis_keys import RedisKeys
 
+from .schemas import DeadLetterRecord, EmotionRecord
 from .settings import Settings
 
-__all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates"]
+__all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates", "RedisBusy"]
+
+# Replies of a Redis that is full, loading, busy or failing over: the dependency's state, not the record's (transient)
+_BUSY = (OutOfMemoryError, BusyLoadingError, ReadOnlyError, MasterDownError, TryAgainError, ClusterDownError)
+_BUSY_PREFIXES = ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
+
+
+class RedisBusy(ResponseError):
+    """Redis answered, but cannot take writes now (full, loading, busy, failing over): retried like a connection
+    error."""
+
 
 APPLY = """#!lua
 -- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
@@ -76,17 +98,17 @@ class LabelledPost:
 
     @classmethod
     def from_record(cls, value: bytes) -> LabelledPost:
-        rec = json.loads(value)
-        rec.pop("meta", None)
+        """Raises ValueError (pydantic's ValidationError) for anything that is not an output record."""
+        rec = EmotionRecord.model_validate_json(value)
         return cls(
-            rec["id"],
-            rec["emotion"],
-            rec["sentiment"],
-            rec["head"],
-            tuple(f"{d['modality']}:{d['reason']}" for d in rec.get("degraded", ())),
-            tuple(sorted(set(rec.get("tags", ())))),
-            _epoch(rec.get("processed_at")),
-            json.dumps(rec),
+            rec.id,
+            rec.emotion,
+            rec.sentiment,
+            rec.head,
+            tuple(f"{d.modality}:{d.reason}" for d in rec.degraded),
+            tuple(sorted(set(rec.tags))),
+            _epoch(rec.processed_at),
+            rec.model_dump_json(exclude={"meta"}),
         )
 
 
@@ -99,15 +121,11 @@ class DeadLetterSeen:
     at: float
 
     @classmethod
-    def from_record(cls, value: bytes, fallback_ref: str) -> DeadLetterSeen:
-        rec = json.loads(value)
-        src = rec.get("source") or {}
-        ref = (
-            f"{src['topic']}:{src['partition']}:{src['offset']}"
-            if {"topic", "partition", "offset"} <= set(src)
-            else fallback_ref
-        )
-        return cls(ref, str(rec.get("reason", "unknown")), _epoch(rec.get("at")))
+    def from_record(cls, value: bytes) -> DeadLetterSeen:
+        """Raises ValueError (pydantic's ValidationError) for anything that is not a dead-letter record."""
+        rec = DeadLetterRecord.model_validate_json(value)
+        src = rec.source
+        return cls(f"{src.topic}:{src.partition}:{src.offset}", rec.reason, _epoch(rec.at))
 
 
 def _epoch(iso: str | None) -> float:
@@ -128,39 +146,61 @@ class Aggregates:
     def _bucket(self, at: float) -> int:
         return int(at // self.s.bucket_s * self.s.bucket_s)
 
-    async def apply(self, posts: list[LabelledPost], dead: list[DeadLetterSeen]) -> list[bool]:
-        """Apply a batch in one round trip (a pipeline of the atomic scripts, one call per record)."""
+    async def apply(self, posts: list[LabelledPost], dead: list[DeadLetterSeen]) -> list[bool | Exception]:
+        """Apply a batch in one round trip (a pipeline of the atomic scripts, one call per record). Per record (posts,
+        then dead letters): True (counted), False (seen before) or the error Redis or the client raised for that
+        record alone (never retried: the caller skips it). Raises RedisBusy, or a connection error, when Redis itself
+        cannot take the batch (transient: the caller retries the batch; records applied before are seen then)."""
         if not posts and not dead:
             return []
-        k, s = self.keys, self.s
         pipe = self.redis.pipeline(transaction=False)
-        for p in posts:
-            b = self._bucket(p.at)
-            await self._apply(
-                keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
-                args=[
-                    s.seen_ttl_s,
-                    p.emotion,
-                    p.sentiment,
-                    p.head,
-                    b,
-                    s.bucket_ttl_s,
-                    json.dumps(p.degraded),
-                    json.dumps(p.tags),
-                    p.recent,
-                    s.recent_max,
-                    s.top_tags_max,
-                ],
-                client=pipe,
-            )
-        for d in dead:
-            b = self._bucket(d.at)
-            await self._dead(
-                keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
-                args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s],
-                client=pipe,
-            )
-        return [bool(r) for r in await pipe.execute()]
+        calls = [functools.partial(self._post, p) for p in posts] + [
+            functools.partial(self._dead_letter, d) for d in dead
+        ]
+        refused: dict[int, Exception] = {}  # position -> what the client refused before sending
+        queued: list[int] = []
+        for i, call in enumerate(calls):
+            try:
+                await call(pipe)
+                queued.append(i)
+            except DataError as e:
+                refused[i] = e
+        replies = await pipe.execute(raise_on_error=False) if queued else []
+        for r in replies:
+            if isinstance(r, _BUSY) or (isinstance(r, ResponseError) and str(r).startswith(_BUSY_PREFIXES)):
+                raise RedisBusy(f"{type(r).__name__}: {r}")
+        out: list[bool | Exception] = [refused.get(i, False) for i in range(len(calls))]
+        for i, r in zip(queued, replies, strict=True):
+            out[i] = r if isinstance(r, Exception) else bool(r)
+        return out
+
+    async def _post(self, p: LabelledPost, pipe) -> None:
+        k, s, b = self.keys, self.s, self._bucket(p.at)
+        await self._apply(
+            keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
+            args=[
+                s.seen_ttl_s,
+                p.emotion,
+                p.sentiment,
+                p.head,
+                b,
+                s.bucket_ttl_s,
+                json.dumps(p.degraded),
+                json.dumps(p.tags),
+                p.recent,
+                s.recent_max,
+                s.top_tags_max,
+            ],
+            client=pipe,
+        )
+
+    async def _dead_letter(self, d: DeadLetterSeen, pipe) -> None:
+        k, s, b = self.keys, self.s, self._bucket(d.at)
+        await self._dead(
+            keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
+            args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s],
+            client=pipe,
+        )
 
     async def heartbeat(self, worker: str, stats: dict, lag: int | None, ttl_s: int = 30) -> None:
         """A worker's counters for the dashboard: a hash with a TTL, and its name in the registry of workers."""

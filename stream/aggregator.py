@@ -14,10 +14,12 @@ import logging
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
-from redis.exceptions import RedisError
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics
-from .aggregates import Aggregates, DeadLetterSeen, LabelledPost
+from .aggregates import Aggregates, DeadLetterSeen, LabelledPost, RedisBusy
 from .connections import aiokafka_config, redis_client
 from .retry import Backoff, Stopped, Waiting, retry_transient
 from .settings import Settings
@@ -25,6 +27,9 @@ from .settings import Settings
 __all__ = ["Aggregator", "main"]
 
 log = logging.getLogger(__name__)
+# Redis itself unreachable, slow, full or busy: the batch waits. A reply about one record (a script error, a value the
+# client refuses) is that record's problem: skipped and counted, never retried.
+REDIS_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, RedisBusy, OSError)
 
 
 class Aggregator(Service):
@@ -38,6 +43,7 @@ class Aggregator(Service):
         self.waiting = Waiting()
         self.stopping = asyncio.Event()
         self.applied = 0
+        self.skipped, self.last_skip = 0, None
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -70,31 +76,36 @@ class Aggregator(Service):
                 continue
             if not batch:
                 continue
-            posts, dead = [], []
+            posts, dead, post_refs, dead_refs = [], [], [], []
             for tp, records in batch.items():
                 for r in records:
+                    ref = (tp.topic, f"{tp.topic}:{tp.partition}:{r.offset}")
                     try:
                         if tp.topic == self.s.topic_output:
                             posts.append(LabelledPost.from_record(r.value))
+                            post_refs.append(ref)
                         else:
-                            dead.append(DeadLetterSeen.from_record(r.value, f"{tp.topic}:{tp.partition}:{r.offset}"))
-                    except (ValueError, KeyError, TypeError, AttributeError) as e:
-                        # not a record of ours (written by something else): skipped, never retried
-                        log.warning("aggregator: skipping record %s:%d:%d: %s", tp.topic, tp.partition, r.offset, e)
+                            dead.append(DeadLetterSeen.from_record(r.value))
+                            dead_refs.append(ref)
+                    except (ValueError, TypeError) as e:  # pydantic's ValidationError is a ValueError
+                        self._skip(*ref, "invalid_record", e)
             try:
                 applied = await retry_transient(
                     "redis",
                     functools.partial(self.aggregates.apply, posts, dead),
-                    transient=(RedisError, OSError),
+                    transient=REDIS_TRANSIENT,
                     stopping=self.stopping,
                     backoff=backoff,
                     waiting=self.waiting,
                 )
             except Stopped:
                 return  # not committed: applied again (and skipped as seen) by the next owner
+            for (topic, ref), outcome in zip(post_refs + dead_refs, applied, strict=True):
+                if isinstance(outcome, Exception):
+                    self._skip(topic, ref, "redis_rejected", outcome)
             metrics.AGG_APPLIED.labels(self.s.topic_output).inc(len(posts))
             metrics.AGG_APPLIED.labels(self.s.topic_dlq).inc(len(dead))
-            metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if not a))
+            metrics.AGG_DUPLICATES.inc(sum(1 for a in applied if a is False))
             self.applied += len(posts) + len(dead)
             try:
                 await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
@@ -103,8 +114,17 @@ class Aggregator(Service):
             ) as e:  # the group rebalanced meanwhile: the next owner re-applies, seen keys skip them
                 log.warning("aggregator: commit failed after a rebalance (%s)", e)
 
+    def _skip(self, topic: str, ref: str, reason: str, error: BaseException) -> None:
+        """A record that cannot be counted (not one of ours, or refused by Redis for itself): skipped, never retried."""
+        self.skipped += 1
+        self.last_skip = f"{ref}: {reason}: {type(error).__name__}: {str(error)[:200]}"
+        metrics.AGG_SKIPPED.labels(topic, reason).inc()
+        log.warning("aggregator: skipping %s", self.last_skip)
+
     def health(self) -> dict:
         return {
+            "skipped": self.skipped,
+            "last_skip": self.last_skip,
             "running": self.consumer is not None and not self.should_stop,
             "applied": self.applied,
             "waiting_on": self.waiting.dependency,

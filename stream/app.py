@@ -1,5 +1,6 @@
-"""The worker's Faust app: the `classify` agent (posts -> labels and dead letters, offsets committed only after Kafka
-acknowledged them), the aggregator (labels -> Redis, its own consumer group), a timer, /health and /metrics.
+"""The worker's Faust app: the `classify` agent (posts -> labels and dead letters; a partition's offsets committed only
+up to its first post that has not ended, stream/batches.py), the aggregator (labels -> Redis, its own consumer group), a
+timer, /health and /metrics.
 
 Delivery, failure by failure: docs/ARCHITECTURE.md."""
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
-from collections.abc import Sequence
 
 import faust
 from mode import Service
@@ -20,26 +21,19 @@ from model.bundle_info import BundleInfo
 from . import metrics
 from .aggregates import Aggregates
 from .aggregator import Aggregator
+from .batches import BatchRunner
 from .connections import faust_credentials, kafka_python_config, redis_client
 from .kafka_admin import LagReader
 from .records import Incoming
-from .retry import Stopped
 from .service import Classifier
-from .settings import Settings
+from .settings import PRODUCER_MAX_REQUEST_BYTES, Settings
 
-__all__ = ["WorkerApp", "release"]
+__all__ = ["WorkerApp"]
 
 log = logging.getLogger("emostream.worker")
 WORKER_NAME = f"{socket.gethostname()}-{os.getpid()}"
-
-
-async def release(stream, events: Sequence) -> None:
-    """Let the consumer commit these messages' offsets: called only once Kafka acknowledged every output and dead
-    letter of their batch. Until then nothing acks them (the batches come from `noack_take`), so a batch that fails,
-    is abandoned on a stop, or belongs to a worker that dies is processed again by the next owner of its partitions.
-    (Faust's `take_events` would ack a batch when the stream stops, even while it is still being processed.)"""
-    for e in events:
-        await stream.ack(e)
+PRODUCER_REQUEST_TIMEOUT_S = 30.0
+FATAL_STOP_DELAY_S = 1.0  # /health answers 503 this long before the stop begins
 
 
 def _incoming(event) -> Incoming:
@@ -77,7 +71,10 @@ class WorkerApp:
             broker_commit_every=1000,
             broker_commit_interval=1.0,
             producer_acks=-1,
-            producer_max_request_size=1_048_576,
+            producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+            # a send Kafka does not acknowledge in this time fails and is retried by the sink (/health shows it),
+            # instead of hanging for Faust's default of 20 minutes
+            producer_request_timeout=PRODUCER_REQUEST_TIMEOUT_S,
             stream_buffer_maxsize=max(4 * s.max_batch, 256),
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
@@ -86,6 +83,8 @@ class WorkerApp:
             stream_wait_empty=False,
         )
         self._classifier: Classifier | None = None
+        self.runner: BatchRunner | None = None
+        self.fatal: str | None = None  # set when the worker must end (non-zero) with un-acknowledged work
         self.aggregator = Aggregator(s) if s.aggregator else None
         self._lag: LagReader | None = None
         self._redis = None
@@ -103,14 +102,25 @@ class WorkerApp:
         posts = app.topic(s.topic_posts, key_serializer="raw", value_serializer="raw")
         worker = self
 
-        @app.agent(posts, name="classify", concurrency=s.agent_concurrency)
+        # One actor takes every batch in offset order; the runner processes EMOSTREAM_AGENT_CONCURRENCY at once and
+        # acks (lets Faust commit) a partition's messages only once every earlier one has ended. Batches come from
+        # `noack_take`: Faust's `take_events` would ack a batch when the stream stops, even while it is in progress.
+        @app.agent(posts, name="classify", concurrency=1)
         async def classify(stream):
-            async for events in stream.noack_take(s.max_batch, within=s.max_wait_s):
-                try:
-                    await worker.classifier.process([_incoming(e) for e in events])
-                except Stopped:
-                    return  # the worker is stopping: this batch stays un-acked
-                await release(stream, events)
+            worker.runner = BatchRunner(
+                lambda events: worker.classifier.process([_incoming(e) for e in events]),
+                stream.ack,
+                worker.fail,
+                concurrency=s.agent_concurrency,
+                max_uncommitted=s.max_uncommitted,
+            )
+            await worker.runner.run(stream.noack_take(s.max_batch, within=s.max_wait_s))
+
+        async def revoked(sender, revoked, **kwargs) -> None:
+            if worker.runner is not None:
+                worker.runner.revoke(revoked)
+
+        app.on_partitions_revoked.connect(revoked)
 
         @app.service
         class Lifecycle(Service):
@@ -144,12 +154,25 @@ class WorkerApp:
         async def prom(web, request):
             return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+    def fail(self, error: BaseException) -> None:
+        """A batch failed in a way the worker cannot wait out: /health turns 503, then the worker stops (SIGTERM path,
+        nothing of that batch or after it acknowledged) and exits non-zero, so its partitions go to a replacement."""
+        if self.fatal is None:
+            self.fatal = f"{type(error).__name__}: {error}"[:500]
+            log.critical("a batch failed; the worker stops so that its posts are redelivered", exc_info=error)
+            metrics.FATAL.inc()
+            asyncio.get_running_loop().call_later(FATAL_STOP_DELAY_S, os.kill, os.getpid(), signal.SIGTERM)
+
     def health(self) -> dict:
-        """ok: assigned partitions, Triton serving this bundle, no batch stalled. Redis only delays the dashboard:
-        the aggregator's state is reported, not counted as a problem of the classifier."""
+        """ok: assigned partitions, Triton serving this bundle, no batch stalled, no batch failed. Redis only delays the
+        dashboard: the aggregator's state is reported, not counted as a problem of the classifier."""
         c = self.classifier.health()
         assigned = bool(self.app.consumer.assignment()) if self.app.consumer else False
         problems = ([] if assigned else ["no partitions assigned"]) + c.pop("problems")
+        if self.fatal:
+            problems.insert(0, f"a batch failed, the worker is stopping: {self.fatal}")
+        if self.runner is not None:
+            c["uncommitted"] = self.runner.uncommitted
         agg = self.aggregator.health() if self.aggregator is not None else None
         return {"ok": not problems, "problems": problems, "kafka_assigned": assigned, **c, "aggregator": agg}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
@@ -14,14 +14,31 @@ from .settings import Settings
 __all__ = ["redact_url", "ssl_context", "kafka_python_config", "aiokafka_config", "faust_credentials", "redis_client"]
 
 
+# query parameters that carry a secret (redis-py reads `?password=`; other clients use the others)
+_SECRET_PARAMS = {"password", "pass", "passwd", "pwd", "secret", "token", "access_token", "auth", "api_key", "apikey"}
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for logs and start-up lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL for logs and start-up lines: the user info's password and every secret query parameter replaced by
+    ***; a URL that does not parse is not shown at all."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "<URL not shown: it does not parse>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, hostport = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+    query = urlencode(
+        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        safe="*",
+    )
+    out = urlunsplit(parts._replace(netloc=netloc, query=query))
+    if not netloc and url.startswith(f"{parts.scheme}://"):  # unix:///path: urlunsplit drops the empty authority
+        out = f"{parts.scheme}://" + out[len(parts.scheme) + 1 :]
+    return out
 
 
 def ssl_context(s: Settings) -> ssl.SSLContext | None:

@@ -1,6 +1,10 @@
 """Image fetching for the worker: one aiohttp session, addresses checked after DNS resolution (and so after every
 redirect), timeouts, a byte cap enforced while streaming, decoding in a bounded thread pool of its own.
 
+Memory: an image holds one of EMOSTREAM_IMAGE_CONCURRENCY permits from the first downloaded byte until its decode
+ended, so downloaded bytes (at most EMOSTREAM_IMAGE_MAX_BYTES each) never wait for a decode thread outside that
+bound; each of the EMOSTREAM_IMAGE_DECODE_WORKERS decodes stays within EMOSTREAM_IMAGE_DECODE_MB (model/imaging.py).
+
 Every failure of an image URL is an ImageFetchError with a reason: the post is classified without its image and the
 output's `degraded` list says why. Nothing here raises anything else for any URL or any server answer."""
 
@@ -16,7 +20,7 @@ import aiohttp
 import numpy as np
 from yarl import URL
 
-from model.imaging import ImageDecodeError, decode_image
+from model.imaging import ImageDecodeError, ImageTooLarge, decode_image
 
 from . import metrics
 from .addresses import BlockedAddress, GuardedResolver, address_allowed
@@ -68,15 +72,18 @@ class ImageFetcher:
 
     async def fetch(self, url: str) -> np.ndarray:
         """uint8 (size, size, 3), or ImageFetchError with reason: bad_url, blocked_address, timeout, http_<status>,
-        too_large, too_many_redirects, connection_error, not_an_image, fetch_error (anything unforeseen, logged)."""
+        too_large (bytes), too_many_pixels (over the decode budget), too_many_redirects, connection_error,
+        not_an_image, fetch_error (anything unforeseen, logged)."""
         if self._session is None:
             await self.start()
         try:
-            async with self._sem:
+            async with self._sem:  # held until decoded: bytes waiting for a decode thread count against the permits
                 data = await self._download(url)
-            return await asyncio.get_running_loop().run_in_executor(self._decoders, self._decode, data)
+                return await asyncio.get_running_loop().run_in_executor(self._decoders, self._decode, data)
         except ImageFetchError:
             raise
+        except ImageTooLarge as e:
+            raise ImageFetchError("too_many_pixels", str(e)) from e
         except ImageDecodeError as e:
             raise ImageFetchError("not_an_image", str(e)) from e
         except asyncio.CancelledError:

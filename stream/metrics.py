@@ -34,3 +34,12 @@ STAGE_SECONDS = Counter(
 )
 AGG_APPLIED = Counter("emostream_aggregated_total", "records applied to the Redis aggregates", ["topic"])
 AGG_DUPLICATES = Counter("emostream_aggregate_duplicates_total", "records not re-counted in Redis (seen before)")
+FATAL = Counter("emostream_fatal_total", "batches that failed in a way the worker cannot wait out (it then ends)")
+UNCOMMITTED = Gauge(
+    "emostream_uncommitted_posts", "posts taken from Kafka whose offsets cannot be committed yet (in progress, behind)"
+)
+AGG_SKIPPED = Counter(
+    "emostream_aggregate_skipped_total",
+    "records the aggregator could not count (skipped, never retried)",
+    ["topic", "reason"],
+)

@@ -19,7 +19,7 @@ import numpy as np
 from contracts import triton as tc
 from contracts.combos import Combo
 from model.bundle_info import BundleInfo
-from model.tokenizer import PAD_ID
+from model.tokenizer import PAD_ID, UNK_ID
 
 from . import metrics
 from .images import ImageFetcher, ImageFetchError
@@ -28,7 +28,14 @@ from .records import DeadLetter, Incoming, Output, dead_letter
 from .retry import Backoff, Waiting, retry_transient
 from .schemas import Degraded, EmotionRecord, InvalidPost, Post, now_iso
 from .settings import Settings
-from .triton_client import BadRequest, EmotionClient, InferResult, ModelMismatch, ModelUnavailable
+from .triton_client import (
+    BadRequest,
+    EmotionClient,
+    InferenceTimeout,
+    InferResult,
+    ModelMismatch,
+    ModelUnavailable,
+)
 
 __all__ = ["BatchResult", "Pipeline", "text_tensor"]
 
@@ -45,6 +52,7 @@ class _Work:
     tags: list[int] | None = None
     tag_names: list[str] = field(default_factory=list)
     degraded: list[Degraded] = field(default_factory=list)
+    timeouts: int = 0  # requests of this post alone that timed out while Triton answered a probe
 
     @property
     def usable(self) -> Combo | None:
@@ -162,6 +170,8 @@ class Pipeline:
         """Tokens of one post (a failed image is noted later by `_fetch`); returns what went wrong, unforeseen."""
         try:
             words, tags = self.bundle.tokenizer.post_tokens(w.post.text, w.post.tags)
+            # hashtags moved out of the text obey the tag limits too (a tag over the length limit is left out)
+            tags = [t for t in tags if len(t) <= self.s.max_tag_chars][: self.s.max_tags]
             w.text, w.tags = self.bundle.tokenizer.encode_tokens(words, tags)
             w.tag_names = tags[: self.bundle.max_tags]
             if w.post.text and w.text is None:
@@ -203,7 +213,9 @@ class Pipeline:
     async def _infer(self, head: Combo, ws: list[_Work], result: BatchResult) -> list[tuple | None]:
         """(emotion probs, sentiment probs) per post, or None for a post dead-lettered here. Triton unavailable or
         serving another model: retried (the batch waits). Rejected: the models are checked again (waiting while they
-        do not match), then the chunk is split until the rejected posts are alone; those are dead letters."""
+        do not match), then the chunk is split until the rejected posts are alone; those are dead letters. Timed out:
+        split until the posts are alone; a post alone that times out while Triton answers a probe request of the same
+        head is tried again, and dead-lettered `inference_timeout` after EMOSTREAM_TRITON_TIMEOUT_STRIKES times."""
         retry = dict(transient=TRANSIENT, stopping=self.stopping, backoff=self.backoff, waiting=self.waiting)
         try:
             res = await retry_transient("triton", lambda: self._call(head, ws), **retry)
@@ -214,8 +226,32 @@ class Pipeline:
             if len(ws) == 1:
                 self._dead(result, ws[0].msg, InvalidPost("inference_rejected", str(e)[:1000], "infer"))
                 return [None]
-            half = len(ws) // 2
-            return await self._infer(head, ws[:half], result) + await self._infer(head, ws[half:], result)
+        except InferenceTimeout as e:
+            log.warning("a request of %d posts for %s timed out (%s)", len(ws), head.name, e)
+            if len(ws) == 1:
+                # Triton slow for everyone (the probe times out too) is a dependency problem: wait for it
+                probe = dict(retry, transient=(*TRANSIENT, InferenceTimeout))
+                await retry_transient("triton", lambda: self._call(head, [self._probe()]), **probe)
+                ws[0].timeouts += 1
+                if ws[0].timeouts >= self.s.triton_timeout_strikes:
+                    why = f"timed out alone {ws[0].timeouts} times while Triton answered: {e}"
+                    self._dead(result, ws[0].msg, InvalidPost("inference_timeout", why[:1000], "infer"))
+                    return [None]
+                return await self._infer(head, ws, result)
+        half = len(ws) // 2
+        return await self._infer(head, ws[:half], result) + await self._infer(head, ws[half:], result)
+
+    def _probe(self) -> _Work:
+        """A post of no one with every modality (a black image, one unknown word, one unknown tag): a request of it
+        tells whether Triton answers at all."""
+        b = self.bundle
+        return _Work(
+            msg=None,
+            post=None,
+            image=np.zeros((b.image_size, b.image_size, 3), np.uint8),
+            text=[UNK_ID] + [PAD_ID] * (b.max_words - 1),
+            tags=[UNK_ID] + [PAD_ID] * (b.max_tags - 1),
+        )
 
     def _output(self, result: BatchResult, w: _Work, head: Combo, probs: tuple, now: float) -> None:
         """The record of one labelled post, serialised and sized here; too large or unserialisable: a dead letter."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-__all__ = ["InvalidPost", "Post", "Degraded", "EmotionRecord", "now_iso"]
+__all__ = ["InvalidPost", "Post", "Degraded", "EmotionRecord", "DeadLetterSource", "DeadLetterRecord", "now_iso"]
 
 
 class InvalidPost(ValueError):
@@ -72,6 +72,33 @@ class EmotionRecord(BaseModel):
     latency_ms: float
     tags: list[str] = []
     meta: dict[str, Any] = {}
+
+
+class DeadLetterSource(BaseModel):
+    """The input message a dead letter stands for."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetterRecord(BaseModel):
+    """One record on `posts-dlq` (written by stream/records.py; read back by the aggregator)."""
+
+    model_config = ConfigDict(extra="allow")
+    reason: str
+    stage: str
+    error: str
+    at: str
+    source: DeadLetterSource
+    original: str | None = None
+    original_base64: str | None = None
+    original_size: int | None = None
+    original_sha256: str | None = None
+    original_truncated: bool = False
+    key: str | None = None
+    key_base64: str | None = None
+    key_truncated: bool = False
 
 
 def now_iso() -> str:

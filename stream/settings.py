@@ -10,10 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.redis_keys import DEFAULT_PREFIX
+
+# The worker's producer refuses a request larger than this (Faust `producer_max_request_size`); a record needs some
+# bytes of framing besides its key and value.
+PRODUCER_MAX_REQUEST_BYTES = 1_048_576
+RECORD_FRAMING_BYTES = 1024
 
 
 class Settings(BaseSettings):
@@ -49,6 +54,11 @@ class Settings(BaseSettings):
         "", description="prefix of the served model names (see `emostream export --prefix`)"
     )
     triton_timeout_s: float = Field(10.0, description="timeout of one Triton call")
+    triton_timeout_strikes: int = Field(
+        3,
+        description="a post whose request times out alone this many times, while Triton answers a probe, is a dead "
+        "letter (`inference_timeout`); larger requests that time out are split first",
+    )
     bundle: Path = Field(Path("artifacts/bundles/latest"), description="model bundle (vocabularies, labels, version)")
     # topics
     topic_posts: str = Field("posts", description="input topic")
@@ -66,6 +76,11 @@ class Settings(BaseSettings):
         2,
         description="micro-batches processed at once per worker (Faust agent concurrency; bench: 2 beat 1 on every "
         "stream)",
+    )
+    max_uncommitted: int = Field(
+        2048,
+        description="posts taken from Kafka and not yet committable (in progress, or finished behind an earlier post "
+        "of their partition still in progress); taking waits above it",
     )
     # input limits (a post over a limit is a dead letter)
     max_post_bytes: int = Field(100_000, description="largest accepted input message (bytes)")
@@ -122,6 +137,16 @@ class Settings(BaseSettings):
         SecretStr(""), description="when set, the dashboard asks for it (HTTP basic auth, any user name)"
     )
     dashboard_max_streams: int = Field(50, description="live-update connections the dashboard serves at once")
+
+    @model_validator(mode="after")
+    def _record_fits_the_producer(self):
+        limit = PRODUCER_MAX_REQUEST_BYTES - RECORD_FRAMING_BYTES
+        if self.max_record_bytes > limit:
+            raise ValueError(
+                f"EMOSTREAM_MAX_RECORD_BYTES={self.max_record_bytes} is above what the producer sends ({limit}): "
+                "every record over it would fail in the producer instead of becoming a dead letter"
+            )
+        return self
 
     @property
     def aggregator_group_id(self) -> str:

@@ -1,8 +1,10 @@
 """Where settled records go: the output and dead-letter topics (through the Faust app's producer).
 
-`publish` returns once Kafka acknowledged every record of the batch. Kafka unavailable: retried (transient), the
-batch waits. A record Kafka refuses for its size (the broker's limit below EMOSTREAM_MAX_RECORD_BYTES) is permanent
-for that post: it is replaced by its dead letter instead of being retried."""
+`publish` returns once Kafka acknowledged every record of the batch. Any other Kafka error (unavailable, a timeout, a
+missing topic, no authorisation) is a dependency failure: retried (transient), the batch waits, /health says so. A
+record Kafka refuses for its size (the broker's or topic's limit below EMOSTREAM_MAX_RECORD_BYTES) is permanent for
+that post: it is replaced by its dead letter instead of being retried. Faust's producer wraps the client's errors in
+`ProducerSendError`; they are unwrapped here. Anything that is not a Kafka error propagates (the worker then ends)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from faust.exceptions import ProducerSendError
 
 from . import metrics
 from .pipeline import BatchResult
@@ -20,7 +23,7 @@ from .retry import Backoff, Waiting, retry_transient
 from .schemas import InvalidPost
 from .settings import Settings
 
-__all__ = ["KafkaUnavailable", "KafkaSink"]
+__all__ = ["KafkaUnavailable", "KafkaSink", "kafka_cause"]
 
 log = logging.getLogger(__name__)
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
@@ -28,6 +31,13 @@ _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 class KafkaUnavailable(Exception):
     """Some records of the batch were not acknowledged by Kafka (transient: sent again)."""
+
+
+def kafka_cause(e: BaseException) -> BaseException:
+    """The client's own error behind Faust's `ProducerSendError` wrapping (the error itself when not wrapped)."""
+    while isinstance(e, ProducerSendError) and e.__cause__ is not None:
+        e = e.__cause__
+    return e
 
 
 @dataclass
@@ -84,9 +94,12 @@ class KafkaSink:
                 for p in pending:
                     try:
                         futures.append(await self.producer.send(p.topic, p.key, p.value, None, None, None))
-                    except _TOO_LARGE as e:
-                        futures.append(_failed(e))
-                outcomes = await asyncio.gather(*futures, return_exceptions=True)
+                    except (ProducerSendError, KafkaError) as e:
+                        futures.append(_failed(kafka_cause(e)))
+                outcomes = [kafka_cause(o) for o in await asyncio.gather(*futures, return_exceptions=True)]
+                for o in outcomes:
+                    if isinstance(o, BaseException) and not isinstance(o, KafkaError):
+                        raise o  # not Kafka's answer: a bug, not a dependency to wait for
                 unsent, replaced = [], []
                 for p, outcome in zip(pending, outcomes, strict=True):
                     if not isinstance(outcome, BaseException):

@@ -19,14 +19,22 @@ from contracts import triton as tc
 from contracts.combos import Combo
 from model.bundle_info import BundleInfo
 
-__all__ = ["TritonError", "ModelUnavailable", "ModelMismatch", "BadRequest", "InferResult", "EmotionClient"]
+__all__ = [
+    "TritonError",
+    "ModelUnavailable",
+    "ModelMismatch",
+    "BadRequest",
+    "InferenceTimeout",
+    "InferResult",
+    "EmotionClient",
+]
 
 log = logging.getLogger(__name__)
 _BAD_REQUEST = ("StatusCode.INVALID_ARGUMENT",)
+# a request that took too long, or was too big for the server's queue or message limits: smaller requests may pass
+_TOO_MUCH = ("StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED")
 _UNAVAILABLE = (
     "StatusCode.UNAVAILABLE",
-    "StatusCode.DEADLINE_EXCEEDED",
-    "StatusCode.RESOURCE_EXHAUSTED",
     "StatusCode.INTERNAL",
     "StatusCode.UNKNOWN",
     "StatusCode.CANCELLED",
@@ -59,6 +67,13 @@ class BadRequest(TritonError):
     """Triton rejected the request itself (shape, dtype, batch size): retrying the same request cannot help."""
 
     reason = "bad_request"
+
+
+class InferenceTimeout(TritonError):
+    """The request ran past the call's timeout, or exhausted a server resource (DEADLINE_EXCEEDED,
+    RESOURCE_EXHAUSTED): the same request may never pass, a smaller one may (the pipeline splits it)."""
+
+    reason = "inference_timeout"
 
 
 @dataclass
@@ -200,12 +215,8 @@ class EmotionClient:
             or "INVALID_ARGUMENT" in msg
         ):
             return BadRequest(f"{self.model(combo)}: {msg}"[:1000])
-        if (
-            status in _UNAVAILABLE
-            or "not found" in msg
-            or "is not ready" in msg
-            or "unavailable" in msg.lower()
-            or "Deadline" in msg
-        ):
+        if status in _TOO_MUCH or "Deadline Exceeded" in msg:
+            return InferenceTimeout(f"{self.model(combo)} at {self.url}: {status} {msg}"[:1000])
+        if status in _UNAVAILABLE or "not found" in msg or "is not ready" in msg or "unavailable" in msg.lower():
             return ModelUnavailable(f"{self.model(combo)} at {self.url}: {status} {msg}"[:1000])
         return ModelUnavailable(f"{self.model(combo)} at {self.url}: unclassified {status} {msg}"[:1000])

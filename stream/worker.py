@@ -15,18 +15,21 @@ import threading
 
 from faust.worker import Worker
 from kafka.errors import KafkaError
+from pydantic import ValidationError
 
 from model.bundle_info import BundleInfo
 
+from .app import WorkerApp
 from .connections import kafka_python_config, redact_url
 from .kafka_admin import ensure_topics
 from .logs import logging_config
 from .settings import Settings
 from .triton_client import EmotionClient, TritonError
 
-__all__ = ["EXIT_DEADLINE_S", "startup_check", "main"]
+__all__ = ["EXIT_DEADLINE_S", "EXIT_FATAL", "startup_check", "main"]
 
 EXIT_DEADLINE_S = 12.0
+EXIT_FATAL = 70  # EX_SOFTWARE: a batch failed in a way the worker could not wait out
 log = logging.getLogger("emostream.worker")
 
 
@@ -52,7 +55,11 @@ async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.
 class _Worker(Worker):
     """Faust's worker, plus a deadline: once asked to stop, the process exits within EXIT_DEADLINE_S even if a client
     library keeps waiting (e.g. a producer flush to a Kafka that is down). Nothing is lost by that: offsets of
-    unfinished batches were never committed."""
+    unfinished batches were never committed. Exits non-zero when a batch failed (`WorkerApp.fail`)."""
+
+    def __init__(self, worker: WorkerApp, **kwargs):
+        self.worker = worker
+        super().__init__(worker.app, **kwargs)
 
     def _arm_deadline(self) -> None:
         def _exit():
@@ -60,7 +67,7 @@ class _Worker(Worker):
                 "still stopping after %.0fs: exiting now (uncommitted batches are redelivered)", EXIT_DEADLINE_S
             )
             logging.shutdown()
-            os._exit(0)
+            os._exit(exit_status(self.worker))
 
         timer = threading.Timer(EXIT_DEADLINE_S, _exit)
         timer.daemon = True
@@ -83,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         "--load-models", action="store_true", help="ask Triton to load the ensembles if they are not loaded"
     )
     args = ap.parse_args(argv)
-    s = Settings()
+    try:
+        s = Settings()
+    except ValidationError as e:
+        print(f"error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
+        return 2
     level = {"crit": "CRITICAL", "warn": "WARNING"}.get(s.log_level, s.log_level.upper())
     config = logging_config(level, s.log_json)
     logging.config.dictConfig(config)
@@ -110,12 +121,22 @@ def main(argv: list[str] | None = None) -> int:
         redact_url(s.redis_url.get_secret_value()),
         s.triton_grpc_url,
     )
-    from .app import WorkerApp
-
     s.datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last folder of the path
 
     worker = WorkerApp(s, bundle, max_batch)
-    _Worker(
-        worker.app, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config
-    ).execute_from_commandline()
+    try:
+        _Worker(
+            worker, loglevel=s.log_level, quiet=True, redirect_stdouts=False, logging_config=config
+        ).execute_from_commandline()
+    except SystemExit as e:
+        if e.code not in (0, None):
+            return e.code if isinstance(e.code, int) else 1
+    return exit_status(worker)
+
+
+def exit_status(worker: WorkerApp) -> int:
+    """0 after a stop, EXIT_FATAL after a batch failed (its posts are redelivered to whoever takes the partitions)."""
+    if worker.fatal:
+        print(f"error: the worker stopped after a batch failed: {worker.fatal}", file=sys.stderr)
+        return EXIT_FATAL
     return 0

@@ -67,8 +67,27 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     report = Path(__file__).resolve().parents[2] / "artifacts" / "compose-test" / "time_to_healthy.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(s.healthy_after, indent=1))  # for the README and the notes, run to run
-    assert s.exit_code("topic-init") == 0
+    assert s.exit_code("topic-init") == 0 and s.exit_code("preflight") == 0
     assert {"kafka", "redis", "triton", "worker", "dashboard", "prometheus"} <= set(s.healthy_after)
+
+    # the preflight refuses placeholder, empty and short secrets, and an exposed dashboard without a password
+    for env, why in (
+        ({"REDIS_PASSWORD": "change-me"}, "REDIS_PASSWORD is a placeholder"),
+        ({"TRITON_ADMIN_KEY": ""}, "TRITON_ADMIN_KEY is empty"),
+        ({"GRAFANA_ADMIN_PASSWORD": "short"}, "GRAFANA_ADMIN_PASSWORD has 5 characters"),
+        ({"DASHBOARD_BIND": "0.0.0.0", "DASHBOARD_PASSWORD": ""}, "DASHBOARD_PASSWORD is empty"),
+    ):
+        res = s.run_preflight(**env)
+        assert res.returncode != 0 and why in res.stderr, (env, res.returncode, res.stderr[-500:])
+
+    # a worker cannot load or unload models: Triton's model control wants the admin key's header
+    unload = (
+        "import urllib.request, urllib.error\n"
+        "req = urllib.request.Request('http://triton:8000/v2/repository/models/emotion_text/unload', method='POST')\n"
+        "try:\n    print(urllib.request.urlopen(req, timeout=5).status)\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code)\n"
+    )
+    assert s.docker("exec", s.containers("worker")[0], "python", "-c", unload).strip() == "403"
 
     # posts from the host: labelled on the output topic, counted in Redis
     first = posts("a", 60)
@@ -123,15 +142,9 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     s.export(new)
     s.link_latest(new)
     for combo in COMBOS:
+        url = f"localhost:8000/v2/repository/models/{tc.ensemble_name(combo)}/load"
         s.compose(
-            "exec",
-            "-T",
-            "triton",
-            "curl",
-            "-fsS",
-            "-X",
-            "POST",
-            f"localhost:8000/v2/repository/models/{tc.ensemble_name(combo)}/load",
+            "exec", "-T", "triton", "sh", "-c", f'curl -fsS -H "triton-admin-key: $TRITON_ADMIN_KEY" -X POST {url}'
         )
     during = posts("d", 100)
     produce(s, during)
@@ -146,6 +159,15 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     assert {r["model_version"] for r in outputs(s, ids, 120) if r["id"] in ids} == {
         json.loads((new / "bundle.json").read_text())["version"]
     }
+
+    # every container runs under its limits, with rotated logs; the peaks measured here size them (README)
+    used = s.resources()
+    (report.parent / "resources.json").write_text(json.dumps(used, indent=1))
+    for name, r in used.items():
+        print(f"{name}: peak {r['peak_mib']:.0f} MiB of {r['mem_limit_mib']:.0f}, {r['pids_now']} processes")
+        assert r["mem_limit_mib"] > 0 and r["pids_limit"] > 0, name
+        assert r["log"]["Type"] == "json-file" and r["log"]["Config"]["max-size"], name
+        assert r["peak_mib"] < r["mem_limit_mib"], name
 
     # down -v leaves nothing of the project behind
     s.down()

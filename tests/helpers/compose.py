@@ -25,7 +25,7 @@ TEST_IMAGES = {
     "prometheus": "emostream-test-prometheus:local",
 }
 IMAGE_TAG = "compose-test"
-ONE_SHOT = {"topic-init"}
+ONE_SHOT = {"topic-init", "preflight"}
 
 
 def _when(stamp: str) -> float:
@@ -96,16 +96,18 @@ class Stack:
     dashboard_port: int = field(default_factory=free_port)
     prometheus_port: int = field(default_factory=free_port)
     redis_password: str = field(default_factory=lambda: uuid.uuid4().hex)
+    triton_admin_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     healthy_after: dict[str, float] = field(default_factory=dict)
 
     @property
     def kafka(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
 
-    def env(self) -> dict[str, str]:
+    def env(self, **override: str) -> dict[str, str]:
         return {
             **os.environ,
             "REDIS_PASSWORD": self.redis_password,
+            "TRITON_ADMIN_KEY": self.triton_admin_key,
             "GRAFANA_ADMIN_PASSWORD": uuid.uuid4().hex,
             "EMOSTREAM_PARTITIONS": "4",
             "EMOSTREAM_IMAGE_TAG": IMAGE_TAG,
@@ -117,9 +119,10 @@ class Stack:
             "EMOSTREAM_TEST_MODEL_REPO": str(self.model_repo),
             "EMOSTREAM_TEST_ARTIFACTS": str(self.artifacts),
             "KAFKA_HEAP_OPTS": "-Xmx512m -Xms512m",
+            **override,
         }
 
-    def compose(self, *args: str, timeout: float = 600) -> str:
+    def compose(self, *args: str, timeout: float = 600, check: bool = True, **env: str) -> str:
         cmd = [
             self.compose_bin,
             "-f",
@@ -132,7 +135,7 @@ class Stack:
             "monitoring",
             *args,
         ]
-        return run(cmd, timeout=timeout, env=self.env())
+        return run(cmd, timeout=timeout, env=self.env(**env), check=check)
 
     def docker(self, *args: str) -> str:
         return run(["docker", *args])
@@ -217,6 +220,44 @@ class Stack:
         latest.symlink_to(bundle.name)
         run(["chmod", "-R", "a+rX", str(self.artifacts)])
 
+    def run_preflight(self, **env: str) -> subprocess.CompletedProcess:
+        """`compose run --rm preflight` with some variables of .env changed (exit status and what it printed)."""
+        cmd = [self.compose_bin, "-f", "docker-compose.yml", "-f", "deploy/compose.test.yml", "-p", self.project]
+        return subprocess.run(
+            [*cmd, "run", "--rm", "--no-deps", "preflight"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self.env(**env),
+        )
+
+    def resources(self) -> dict[str, dict]:
+        """Per container: the limits compose set (memory, CPUs, processes, log rotation) and, from its cgroup (v1 or
+        v2, read on the host), its peak memory and its processes now."""
+        out = {}
+        for cid in self.compose("ps", "-q").split():
+            info = json.loads(self.docker("inspect", cid))[0]
+            host = info["HostConfig"]
+            name = info["Config"]["Labels"]["com.docker.compose.service"]
+            full = info["Id"]
+            out[f"{name}/{cid[:8]}"] = {
+                "mem_limit_mib": host["Memory"] / 2**20,
+                "cpus": host["NanoCpus"] / 1e9,
+                "pids_limit": host["PidsLimit"],
+                "log": host["LogConfig"],
+                "peak_mib": _cgroup_int(
+                    f"/sys/fs/cgroup/memory/docker/{full}/memory.max_usage_in_bytes",
+                    f"/sys/fs/cgroup/system.slice/docker-{full}.scope/memory.peak",
+                )
+                / 2**20,
+                "pids_now": _cgroup_int(
+                    f"/sys/fs/cgroup/pids/docker/{full}/pids.current",
+                    f"/sys/fs/cgroup/system.slice/docker-{full}.scope/pids.current",
+                ),
+            }
+        return out
+
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", timeout=300)
 
@@ -227,6 +268,15 @@ class Stack:
             "networks": self.docker("network", "ls", "-q", "--filter", label).split(),
             "volumes": self.docker("volume", "ls", "-q", "--filter", label).split(),
         }
+
+
+def _cgroup_int(*paths: str) -> int:
+    for path in paths:
+        try:
+            return int(Path(path).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return -1
 
 
 def new_stack(compose_bin: str, bundle: Path, folder: Path) -> Stack:

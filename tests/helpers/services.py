@@ -120,3 +120,36 @@ class OwnRedis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+class OwnKafka:
+    """A Kafka broker of one test's own (KRaft, the local stack's jars, free ports, a folder of its own), so it can be
+    stopped for an outage and started again with its data, without touching the shared one."""
+
+    def __init__(self, folder: Path):
+        from devstack.kafka import Kafka
+
+        cfg = StackConfig(
+            dir=folder,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            kafka_sasl_port=free_port(),
+            kafka_heap="256m",
+        )
+        self.kafka = Kafka(cfg)
+        self.kafka.libs = Kafka(StackConfig()).libs  # the jars the local stack installed
+        self.bootstrap, self.proc = cfg.kafka_bootstrap, None
+        self.log = folder / "kafka.log"
+
+    def start(self) -> None:
+        self.kafka.home.mkdir(parents=True, exist_ok=True)
+        self.kafka.prepare()
+        self.proc = subprocess.Popen(
+            self.kafka.argv(), stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for(self.kafka.ready, 90, f"own Kafka on {self.bootstrap}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(30)

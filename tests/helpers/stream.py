@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,16 +50,36 @@ def worker_metric(port: int, name: str, **labels) -> float:
 
 
 class ImageHandler(BaseHTTPRequestHandler):
+    """Routes: /img/<file> (a demo image), /hold/<key>/<file> (that image once `release(key)` was called, or after
+    60 s), /delay/<ms>/<file> (that image after ms milliseconds), and failure routes."""
+
     images: Path
+    holds: dict[str, threading.Event] = {}
 
     def log_message(self, *args):
         pass
+
+    @classmethod
+    def hold(cls, key: str) -> threading.Event:
+        return cls.holds.setdefault(key, threading.Event())
+
+    @classmethod
+    def release(cls, key: str) -> None:
+        cls.hold(key).set()
 
     def do_GET(self):
         p = self.path
         if p.startswith("/img/"):
             data = (self.images / p[5:]).read_bytes()
             self._send(200, data, "image/jpeg")
+        elif p.startswith("/hold/"):
+            key, name = p[6:].split("/", 1)
+            self.hold(key).wait(60)
+            self._send(200, (self.images / name).read_bytes(), "image/jpeg")
+        elif p.startswith("/delay/"):
+            ms, name = p[7:].split("/", 1)
+            time.sleep(int(ms) / 1000)
+            self._send(200, (self.images / name).read_bytes(), "image/jpeg")
         elif p == "/slow.jpg":
             time.sleep(3)
             self._send(200, b"late", "image/jpeg")
@@ -81,11 +102,14 @@ class ImageHandler(BaseHTTPRequestHandler):
             self._send(404, b"nope", "text/plain")
 
     def _send(self, code, body, ctype):
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a worker killed while it waited)
 
 
 @dataclass

@@ -143,6 +143,26 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
         top = r.zrevrange(k.top(EMOTIONS[0]), 0, 0)
         if top:
             assert f"#{top[0]}" in page.inner_text("#tags")
+        # a record written to the output topic by someone else, markup in every string: shown as text, never run
+        evil = '<img src=x onerror="window.__xss=1">'
+        forged = {
+            "id": f"evil-{env.uid}",
+            "emotion": evil,
+            "emotion_scores": {evil: 1.0},
+            "sentiment": evil,
+            "sentiment_score": 1.0,
+            "modalities": [evil],
+            "head": evil,
+            "degraded": [{"modality": evil, "reason": evil}],
+            "model_version": evil,
+            "processed_at": "2026-12-01T00:00:00+00:00",
+            "latency_ms": 1.0,
+            "tags": [evil],
+        }
+        env.produce([forged], topic=env.topics["out"])
+        page.wait_for_selector(f"#feed tr[data-id='evil-{env.uid}']", timeout=30000)
+        assert page.evaluate("window.__xss") is None and page.query_selector("#feed img") is None
+        assert evil in page.inner_text(f"#feed tr[data-id='evil-{env.uid}']")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         # Redis goes away: the page says so; Redis comes back (empty): the page is live again

@@ -1,10 +1,12 @@
 """A dependency goes down mid-stream. Triton (the model unloaded): the worker pauses on the batch it holds, retries,
-and once the model is back every post is published. Redis: labels keep flowing to the output topic, only the
-aggregator waits, and once Redis is back every post is counted exactly once. Nothing dropped, nothing
-dead-lettered, nothing double-counted."""
+and once the model is back every post is published. Kafka (killed for longer than the producer's request timeout,
+while a batch waits to be published): the worker waits, says so, and publishes everything once Kafka is back.
+Redis: labels keep flowing to the output topic, only the aggregator waits, and once Redis is back every post is
+counted exactly once. Nothing dropped, nothing dead-lettered, nothing double-counted."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -14,12 +16,13 @@ import tritonclient.http as httpclient
 from contracts import triton as tc
 from contracts.combos import Combo
 from stream.kafka_admin import ensure_topics
-from tests.helpers.services import OwnRedis, serve_bundle, unserve, wait_for
+from tests.helpers.services import OwnKafka, OwnRedis, serve_bundle, unserve, wait_for
 from tests.helpers.stream import WorkerEnv, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
 MAX_BATCH = 16
 RETRIES = "emostream_dependency_retries_total"
+OUTAGE_S = 40  # > PRODUCER_REQUEST_TIMEOUT_S (stream/app.py)
 
 
 def test_redis_outage_delays_only_the_aggregates(stack, served, tmp_path):
@@ -91,3 +94,42 @@ def test_triton_model_unloaded_pauses_and_loses_nothing(stack, demo_bundle, tmp_
         env.stop()
         triton.close()
         unserve(stack, prefix)
+
+
+def test_kafka_outage_longer_than_the_producer_timeout_loses_nothing(
+    stack, served, image_server, demo_bundle, tmp_path
+):
+    kafka = OwnKafka(tmp_path / "kafka")
+    kafka.start()
+    own = dataclasses.replace(stack, kafka_bootstrap=kafka.bootstrap)
+    env = WorkerEnv(own, served.bundle_path, served.prefix)
+    ensure_topics(own.kafka_bootstrap, list(env.topics.values()), 2)
+    image = sorted((demo_bundle.manifest.parent / "images").iterdir())[0].name
+    try:
+        proc, port = env.start_worker(
+            tmp_path, EMOSTREAM_RETRY_MAX_BACKOFF_S="1", EMOSTREAM_STALL_AFTER_S="5", EMOSTREAM_IMAGE_TIMEOUT_S="8"
+        )
+        before = [{"id": f"a{i}-{env.uid}", "text": f"calm quiet lake {i}"} for i in range(20)]
+        env.produce(before)
+        assert len(env.collect("out", len(before), timeout_s=60)) == len(before)
+        # posts whose images take 3 s: the worker holds them when Kafka dies, and must publish them after
+        held = [
+            {"id": f"b{i}-{env.uid}", "text": f"storm night {i}", "image_url": f"{image_server}/delay/3000/{image}"}
+            for i in range(30)
+        ]
+        env.produce(held)
+        wait_for(lambda: worker_health(port)["oldest_batch_s"] > 0, 30, "a batch of them in progress", every_s=0.1)
+        kafka.kill()
+        wait_for(lambda: "no progress" in " ".join(worker_health(port)["problems"]), 60, "/health: no progress")
+        time.sleep(OUTAGE_S)  # longer than the producer's request timeout: its sends fail and are retried
+        assert proc.poll() is None, "the worker must wait for Kafka, not exit"
+        assert worker_metric(port, RETRIES, dependency="kafka_produce") >= 1, "the publish was not retried"
+        kafka.start()
+        ids = {p["id"] for p in before + held}
+        out = env.collect("out", 10**6, timeout_s=120, ids=ids)
+        assert ids <= {r["id"] for r in out}, f"lost across the outage: {sorted(ids - {r['id'] for r in out})[:5]}"
+        assert not env.collect("dlq", 1, timeout_s=2), "a down dependency must not make dead letters"
+        wait_for(lambda: worker_health(port)["ok"], 60, "/health ok again")
+    finally:
+        env.stop()
+        kafka.kill()

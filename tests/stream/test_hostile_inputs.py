@@ -16,12 +16,14 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from contracts.redis_keys import RedisKeys
-from tests.helpers.hostile import serve_hostile
+from stream.kafka_admin import ensure_topics
+from stream.settings import Settings
+from tests.helpers.hostile import at_cap, serve_hostile
 from tests.helpers.services import wait_for
 from tests.helpers.stream import WorkerEnv, worker_health, worker_metric
 
 pytestmark = pytest.mark.stack
-RSS_BOUND_MIB = 600  # README "Results": ~120 MiB + decode threads x decode budget + downloads in flight; 352 measured
+RSS_BOUND_MIB = 600  # the suite's worker (micro-batch 64); the default settings' bound: rss_bound_mib below
 OUT_TOPIC_MAX_BYTES = 200_000  # the output topic's own limit, below the worker's EMOSTREAM_MAX_RECORD_BYTES
 MAX_RECORD_BYTES = 300_000
 MAX_POST_BYTES = 500_000  # above MAX_RECORD_BYTES, so that an accepted post can make an output too large to send
@@ -181,6 +183,11 @@ def cases(uid: str, base: str) -> list[Case]:
     add("binary-headers", lambda cid: post(cid, text="hi"), out("text"), headers=[("h", b"\xff\x00"), ("", b"")])
     add("output-over-limit", lambda cid: post(cid, text="hi", pad="\u0001" * 60_000), dead("too_large", "output"))
     add("kafka-refuses-output", lambda cid: post(cid, text="hi", pad="\u0001" * 40_000), dead("too_large", "publish"))
+    many = "happy " + " ".join(f"#{i:x}" for i in range(2050))  # 9,983 characters: 2,050 hashtags
+    add("hashtags-many", lambda cid: post(cid, text=many), out("text_tags"))
+    add(
+        "hashtag-huge", lambda cid: post(cid, text="happy #" + "x" * 9_990), out("text")
+    )  # over the tag limit: left out
     add("json-depth-at", lambda cid: post(cid, text="hi", deep=json.loads("[" * 19 + "]" * 19)), out("text"))
     add("big-int-at", lambda cid: post(cid, text="hi", n=int("9" * 40)), out("text"))
     # image servers that lie, stall, loop or explode: the post is labelled without its image, saying why
@@ -193,6 +200,7 @@ def cases(uid: str, base: str) -> list[Case]:
         "/jpeg-as-html": None,
         "/png-as-jpeg.jpg": None,
         "/bad-exif.jpg": None,
+        "/bad-exif.png": None,
         "/hops/2": None,
         "/redirect?to=/ok.jpg": None,
         "/html.jpg": "not_an_image",
@@ -201,12 +209,14 @@ def cases(uid: str, base: str) -> list[Case]:
         "/tiff": "not_an_image",
         "/ico": "not_an_image",
         "/svg": "not_an_image",
-        "/bomb.png": "not_an_image",
-        "/bomb.jpg": "not_an_image",
-        "/bomb.gif": "not_an_image",
-        "/bomb.bmp": "not_an_image",
-        "/big.webp": "not_an_image",
-        "/big.png": "not_an_image",
+        "/bomb.png": "too_many_pixels",
+        "/bomb.jpg": "too_many_pixels",
+        "/bomb.gif": "too_many_pixels",
+        "/bomb.bmp": "too_many_pixels",
+        "/bomb-progressive.jpg": "too_many_pixels",
+        "/bomb-colour.gif": "too_many_pixels",
+        "/big.webp": "too_many_pixels",
+        "/big.png": "too_many_pixels",
         "/cl-long": {"not_an_image", "connection_error"},
         "/cl-huge": "too_large",
         "/endless": "too_large",
@@ -270,7 +280,7 @@ def cases(uid: str, base: str) -> list[Case]:
         add(
             f"bombs{i}",
             lambda cid, i=i: post(cid, text="hi", image_url=f"{base}/bomb.{['png', 'gif'][i % 2]}"),
-            out("text", "not_an_image"),
+            out("text", "too_many_pixels"),
         )
     return c
 
@@ -444,6 +454,8 @@ def test_hostile_inputs_each_end_once_and_the_worker_keeps_going(stack, served, 
         outs, deads = outcomes(env, items, timeout_s=180)
         problems = check(items, outs, deads)
         assert not problems, f"{len(problems)} of {len(items)} cases wrong:\n" + "\n".join(problems)
+        by_name = {c.name: outs.get(c.id, [{}])[0] for c in items}
+        assert len(by_name["hashtags-many"]["tags"]) == 10 and by_name["hashtag-huge"]["tags"] == []
         port, pid = env.ports[0], env.procs[0].pid
         assert env.procs[0].poll() is None
         deps = ("triton", "kafka_produce", "redis")
@@ -501,3 +513,63 @@ def test_a_poison_post_does_not_hold_the_next_one(pipeline_env):
     assert [d["original"] for d in dead] == [poison.decode()] and dead[0]["reason"] == "invalid"
     print(f"next post of the partition labelled {elapsed:.2f} s after the poison")
     assert elapsed < 10
+
+
+def rss_bound_mib(s: Settings, base_mib: float = 200, post_bytes: int = 1024) -> float:
+    """README "Robustness": the worker's peak RSS with settings `s`: a base, each decode thread's budget, the image
+    bytes that hold a permit (downloading or waiting for a decode), the decoded 224 px images of the batches in
+    progress, and the raw posts taken and not yet committable (at `post_bytes` each)."""
+    return (
+        base_mib
+        + s.image_decode_workers * s.image_decode_mb
+        + s.image_concurrency * s.image_max_bytes / 2**20
+        + s.agent_concurrency * s.max_batch * 224 * 224 * 3 / 2**20
+        + s.max_uncommitted * post_bytes / 2**20
+    )
+
+
+def test_bursts_of_each_bomb_kind_stay_under_the_rss_bound(stack, served, hostile, tmp_path_factory):
+    """The default settings; a burst of every image kind at its decode cap, and 160 posts of 4.4 MB images (five
+    times what the download permits hold): every post labelled with its image, the peak RSS under the README bound."""
+    base, _, _ = hostile
+    env = WorkerEnv(stack, served.bundle_path, served.prefix)
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
+    env.log_dir = tmp_path_factory.mktemp("bombs")
+    defaults = {"EMOSTREAM_IMAGE_TIMEOUT_S": "8.0", "EMOSTREAM_IMAGE_MAX_BYTES": "5000000"}  # the harness lowers them
+    try:
+        proc, port = env.start_worker(env.log_dir, **defaults)
+        kinds = [k for k in at_cap() if k != "jpeg-5mb"]
+        posts = [
+            {"id": f"{k}-{i}-{env.uid}", "text": "hi", "image_url": f"{base}/cap/{k}"} for k in kinds for i in range(8)
+        ]
+        posts += [{"id": f"big-{i}-{env.uid}", "text": "hi", "image_url": f"{base}/cap/jpeg-5mb"} for i in range(160)]
+        env.produce(posts)
+        ids = {p["id"] for p in posts}
+        out = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=300, ids=ids)}
+        assert ids <= set(out), f"{len(ids - set(out))} posts not labelled"
+        degraded = {r["id"]: r["degraded"] for r in out.values() if r["id"] in ids and r["degraded"]}
+        assert not degraded, f"{len(degraded)} images not used, e.g. {list(degraded.items())[:3]}"
+        rss, bound = peak_rss_mib(proc.pid), rss_bound_mib(Settings())
+        print(f"bombs at their caps + 160 x 4.4 MB images, default settings: peak RSS {rss:.0f} MiB, bound {bound:.0f}")
+        assert rss < bound
+    finally:
+        env.stop()
+
+
+def test_a_forged_output_record_is_skipped_and_the_aggregates_go_on(pipeline_env, stack):
+    """Anyone who can write the output topic can write anything there: a record with `"head": null` used to make the
+    aggregator retry a Redis error forever. Now it is skipped and counted, and the next labelled post is counted."""
+    env = pipeline_env
+    port = env.ports[0]
+    r = __import__("redis").Redis.from_url(stack.redis_url, decode_responses=True)
+    totals = RedisKeys(env.redis_prefix).totals
+    skipped = worker_metric(port, "emostream_aggregate_skipped_total")
+    before = int(r.hget(totals, "posts") or 0)
+    env.produce(
+        [{"id": f"forged-{env.uid}", "emotion": "awe", "sentiment": "positive", "head": None}], topic=env.topics["out"]
+    )
+    env.produce([{"id": f"after-forged-{env.uid}", "text": "happy day"}])
+    wait_for(lambda: int(r.hget(totals, "posts") or 0) == before + 1, 60, "the next post counted")
+    assert worker_metric(port, "emostream_aggregate_skipped_total", reason="invalid_record") > skipped
+    health = worker_health(port)
+    assert health["aggregator"]["waiting_on"] is None and health["aggregator"]["skipped"] >= 1, health["aggregator"]

@@ -29,6 +29,16 @@ ALWAYS_BLOCKED = [
     "2002:a00:1::",
     "64:ff9b::a00:1",
     "64:ff9b::a9fe:a9fe",
+    "fec0::1",  # site-local (deprecated; Python counts it global)
+    "::ffff:0:7f00:1",  # IPv4-translated (SIIT) loopback
+    "::ffff:0:808:808",  # IPv4-translated: not global unicast either
+    "3fff::1",  # documentation (RFC 9637)
+    "192.0.0.8",  # IPv4 dummy address
+    "192.0.0.9",  # PCP anycast
+    "192.0.0.10",  # TURN anycast
+    "2001:2::1",  # benchmarking
+    "100::1",  # discard-only
+    "ff0e::1",  # global-scope multicast
     "not-an-ip",
     "",
 ]

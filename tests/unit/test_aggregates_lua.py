@@ -51,18 +51,39 @@ def cluster_node(tmp_path_factory):
     proc.wait(10)
 
 
-def post(i, emotion="awe", tags=("a",), degraded=(), at=None):
-    rec = {
+def record(i, emotion="awe", tags=("a",), degraded=(), **fields) -> dict:
+    """A complete output record, as a worker writes it."""
+    return {
         "id": f"p{i}",
         "emotion": emotion,
+        "emotion_scores": {emotion: 0.9},
         "sentiment": "positive",
+        "sentiment_score": 0.8,
+        "modalities": ["text"],
         "head": "text",
         "tags": list(tags),
         "meta": {"x": 1},
         "degraded": [{"modality": m, "reason": r} for m, r in degraded],
+        "model_version": "v1",
         "processed_at": "2026-11-28T04:00:00+00:00",
+        "latency_ms": 3.0,
+        **fields,
     }
-    return LabelledPost.from_record(json.dumps(rec).encode())
+
+
+def post(i, emotion="awe", tags=("a",), degraded=(), **fields):
+    return LabelledPost.from_record(json.dumps(record(i, emotion, tags, degraded, **fields)).encode())
+
+
+def dead_letter(offset, reason="bad_json"):
+    rec = {
+        "reason": reason,
+        "stage": "parse",
+        "error": "x",
+        "at": "2026-11-28T04:00:01+00:00",
+        "source": {"topic": "posts", "partition": 1, "offset": offset},
+    }
+    return DeadLetterSeen.from_record(json.dumps(rec).encode())
 
 
 def apply(port, prefix, posts, dead=(), **settings):
@@ -78,16 +99,7 @@ def apply(port, prefix, posts, dead=(), **settings):
 
 def test_counts_once_per_post_and_per_dead_offset(cluster_node):
     k, r = RedisKeys("{t1}:"), redis.Redis(port=cluster_node, decode_responses=True)
-    dl = DeadLetterSeen.from_record(
-        json.dumps(
-            {
-                "reason": "bad_json",
-                "at": "2026-11-28T04:00:01+00:00",
-                "source": {"topic": "posts", "partition": 1, "offset": 7},
-            }
-        ).encode(),
-        "dlq:0:0",
-    )
+    dl = dead_letter(7)
     assert (
         apply(cluster_node, k.prefix, [post(1, degraded=[("image", "http_404")]), post(2, "fear", ("a", "b"))], [dl])
         == [True] * 3
@@ -109,30 +121,52 @@ def test_counts_once_per_post_and_per_dead_offset(cluster_node):
 
 
 def test_a_prefix_without_hash_tag_is_refused_in_cluster_mode(cluster_node):
-    with pytest.raises(redis.exceptions.ResponseError, match="same slot"):
-        apply(cluster_node, "plain:", [post(1)])
+    (outcome,) = apply(cluster_node, "plain:", [post(1)])
+    assert isinstance(outcome, redis.exceptions.ResponseError) and "same slot" in str(outcome)
+
+
+def test_a_post_id_cannot_take_a_dead_letters_marker(cluster_node):
+    """A post whose id spells a dead letter's reference counts apart from that dead letter (their own key kinds)."""
+    k = RedisKeys("{t6}:")
+    sneaky = post(0, id="dlq:posts:1:5")
+    assert apply(cluster_node, k.prefix, [sneaky]) == [True]
+    assert apply(cluster_node, k.prefix, [], [dead_letter(5)]) == [True]
+    assert k.seen("dlq:posts:1:5") != k.seen_dead("posts:1:5")
+
+
+def test_records_that_are_not_ours_are_refused_before_redis():
+    for bad in (
+        record(1, head=None),
+        {**record(1), "emotion": ["x"]},
+        {k: v for k, v in record(1).items() if k != "sentiment"},
+        "not json",
+        [1, 2],
+    ):
+        with pytest.raises(ValueError):
+            LabelledPost.from_record((bad if isinstance(bad, str) else json.dumps(bad)).encode())
+    with pytest.raises(ValueError):
+        DeadLetterSeen.from_record(b'{"reason": "x", "at": "now"}')  # no source
+
+
+def test_a_full_redis_is_waited_for_a_records_own_error_is_not(cluster_node):
+    from stream.aggregates import RedisBusy
+
+    k, r = RedisKeys("{t7}:"), redis.Redis(port=cluster_node)
+    r.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(RedisBusy, match="OutOfMemory"):
+            apply(cluster_node, k.prefix, [post(1)])
+    finally:
+        r.config_set("maxmemory", "0")
+    r.set(k.top("awe"), "a string, not a sorted set")  # a key of the wrong type: Redis refuses that record's script
+    out = apply(cluster_node, k.prefix, [post(2), post(3, "fear")])
+    assert isinstance(out[0], redis.exceptions.ResponseError) and "WRONGTYPE" in str(out[0]) and out[1] is True
 
 
 def test_buckets_follow_the_records_time_and_expire(cluster_node):
     k, r = RedisKeys("{t2}:"), redis.Redis(port=cluster_node, decode_responses=True)
     apply(cluster_node, k.prefix, [post(1)], bucket_s=10, bucket_ttl_s=60)
-    t = (
-        int(
-            LabelledPost.from_record(
-                json.dumps(
-                    {
-                        "id": "x",
-                        "emotion": "awe",
-                        "sentiment": "positive",
-                        "head": "text",
-                        "processed_at": "2026-11-28T04:00:00+00:00",
-                    }
-                ).encode()
-            ).at
-        )
-        // 10
-        * 10
-    )
+    t = int(LabelledPost.from_record(json.dumps(record("x")).encode()).at) // 10 * 10
     assert r.hget(k.bucket(t), "posts") == "1" and 0 < r.ttl(k.bucket(t)) <= 60
 
 

@@ -16,7 +16,7 @@ from stream.pipeline import Pipeline, text_tensor
 from stream.records import Incoming
 from stream.retry import Stopped, Waiting
 from stream.settings import Settings
-from stream.triton_client import BadRequest, InferResult, ModelUnavailable
+from stream.triton_client import BadRequest, InferenceTimeout, InferResult, ModelUnavailable
 
 TOK = Tokenizer(Vocab(["<PAD>", "<UNK>", "happy", "party"]), Vocab(["<PAD>", "<UNK>", "fun"]), 150, 10)
 BUNDLE = BundleInfo(
@@ -35,10 +35,10 @@ BUNDLE = BundleInfo(
 
 
 class FakeClient:
-    def __init__(self, max_batch=None, reject=lambda combo, arrays: False, down=0):
+    def __init__(self, max_batch=None, reject=lambda combo, arrays: False, down=0, slow=lambda combo, arrays: False):
         self.max_batch = max_batch or {}
-        self.calls, self.checks, self.reject, self.down = [], 0, reject, down
-        self.shapes = []
+        self.calls, self.checks, self.reject, self.down, self.slow = [], 0, reject, down, slow
+        self.shapes, self.timeouts = [], []
 
     async def infer(self, combo, arrays):
         if self.down:
@@ -47,6 +47,9 @@ class FakeClient:
         n = len(next(iter(arrays.values())))
         if self.reject(combo, arrays):
             raise BadRequest("rejected")
+        if self.slow(combo, arrays):
+            self.timeouts.append(n)
+            raise InferenceTimeout("Deadline Exceeded")
         self.calls.append((combo, n))
         self.shapes.append({m: a.shape for m, a in arrays.items()})
         return InferResult(
@@ -178,3 +181,43 @@ def test_untrained_heads_route_to_the_largest_trained_one():
 def test_hashtags_in_the_text_feed_the_tag_modality():
     out, _ = records(run([{"id": "a", "text": "happy day #fun"}]))
     assert out[0]["head"] == "text_tags" and out[0]["tags"] == ["fun"]
+
+
+def test_hashtags_in_the_text_obey_the_tag_limits():
+    text = "happy " + " ".join(f"#t{i}" for i in range(300)) + " #" + "x" * 150
+    out, _ = records(run([{"id": "a", "text": text}], max_tags=50, max_tag_chars=100))
+    assert out[0]["tags"] == [f"t{i}" for i in range(BUNDLE.max_tags)]
+    out, _ = records(run([{"id": "b", "text": "happy #" + "y" * 150}], max_tag_chars=100))
+    assert out[0]["tags"] == [] and out[0]["head"] == "text"
+
+
+def test_a_request_that_times_out_is_split_until_it_passes():
+    client = FakeClient(slow=lambda combo, arrays: len(next(iter(arrays.values()))) > 3)
+    out, dead = records(run([{"id": str(i), "text": "happy"} for i in range(10)], client))
+    assert len(out) == 10 and not dead
+    assert client.timeouts[0] == 10 and all(n <= 3 for _, n in client.calls)
+
+
+def test_a_post_that_times_out_alone_while_triton_answers_is_a_dead_letter():
+    poison = lambda combo, arrays: "text" in arrays and (arrays["text"][:, 1] == 3).any()  # "party" as second word
+    client = FakeClient(slow=poison)
+    posts = [{"id": str(i), "text": "happy happy"} for i in range(5)] + [{"id": "p", "text": "happy party"}]
+    out, dead = records(run(posts, client, triton_timeout_strikes=3))
+    assert sorted(o["id"] for o in out) == [str(i) for i in range(5)]
+    assert [(d["reason"], d["stage"], json.loads(d["original"])["id"]) for d in dead] == [
+        ("inference_timeout", "infer", "p")
+    ]
+    assert client.timeouts.count(1) == 3  # three strikes alone, each after a probe that Triton answered
+    assert sum(1 for _, n in client.calls if n == 1) >= 3
+
+
+def test_triton_slow_for_everyone_is_waited_for_not_dead_lettered():
+    calls = {"n": 0}
+
+    def slow(combo, arrays):  # the first 8 requests time out, whatever they hold (the probe's included)
+        calls["n"] += 1
+        return calls["n"] <= 8
+
+    client = FakeClient(slow=slow)
+    out, dead = records(run([{"id": str(i), "text": "happy"} for i in range(4)], client, triton_timeout_strikes=2))
+    assert len(out) == 4 and not dead

@@ -1,10 +1,11 @@
-"""Triton's errors classified: a rejected request is BadRequest (never retried as is); the rest is transient."""
+"""Triton's errors classified: a rejected request is BadRequest (never retried as is), one that took too long or was too
+big is InferenceTimeout (split, never retried as is); the rest is transient."""
 
 import pytest
 from tritonclient.utils import InferenceServerException
 
 from contracts.combos import Combo
-from stream.triton_client import BadRequest, EmotionClient, ModelUnavailable
+from stream.triton_client import BadRequest, EmotionClient, InferenceTimeout, ModelUnavailable
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ async def client():
         ("StatusCode.INVALID_ARGUMENT", "unexpected shape for input 'text_ids'", BadRequest),
         (None, "unexpected datatype TYPE_FP32 for inference input", BadRequest),
         ("StatusCode.UNAVAILABLE", "failed to connect to all addresses", ModelUnavailable),
-        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", ModelUnavailable),
+        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded", InferenceTimeout),
         ("StatusCode.NOT_FOUND", "Request for unknown model: 'p_emotion_text' is not found", ModelUnavailable),
         (
             "StatusCode.UNAVAILABLE",
@@ -34,7 +35,7 @@ async def client():
             "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : indices element out of data bounds",
             BadRequest,
         ),
-        ("StatusCode.RESOURCE_EXHAUSTED", "queue full", ModelUnavailable),
+        ("StatusCode.RESOURCE_EXHAUSTED", "queue full", InferenceTimeout),
         ("StatusCode.SOMETHING_NEW", "never seen", ModelUnavailable),
     ],
 )

@@ -4,6 +4,17 @@ const EMOTIONS = ["amusement", "anger", "awe", "contentment", "excitement", "dis
 const COLORS = { amusement: "#f2cc60", anger: "#f85149", awe: "#a371f7", contentment: "#3fb950",
                  excitement: "#ff9b4a", disgust: "#9ea73b", fear: "#8b98a5", sadness: "#58a6ff" };
 const $ = (id) => document.getElementById(id);
+// Every value from Redis reaches the page as text: elements are built here, strings become text nodes (no innerHTML).
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "style") Object.assign(el.style, v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el[k] = v;
+  }
+  for (const c of children.flat()) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
 const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Number(x).toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d });
 let emoChart = null, sentChart = null, lastUpdate = 0, feedIds = new Set();
 
@@ -54,20 +65,20 @@ function renderSummary(s) {
   const top = Math.max(0.01, ...EMOTIONS.flatMap((e) => [s.emotion_share.last_minute[e], s.emotion_share.last_hour[e]]));
   const rows = EMOTIONS.map((e) => {
     const now = s.emotion_share.last_minute[e], hour = s.emotion_share.last_hour[e];
-    return `<div class="share-row" data-emotion="${e}"><span>${e}</span><div class="bars">
-      <div class="bar now" style="width:${100 * now / top}%;background:${COLORS[e]}"></div>
-      <div class="bar hour" style="width:${100 * hour / top}%;background:${COLORS[e]}"></div></div><span>${fmt(100 * now)} %</span></div>`;
+    const bar = (cls, share) => h("div", { className: `bar ${cls}`, style: { width: `${100 * share / top}%`, background: COLORS[e] } });
+    return h("div", { className: "share-row", dataset: { emotion: e } }, h("span", {}, e),
+      h("div", { className: "bars" }, bar("now", now), bar("hour", hour)), h("span", {}, `${fmt(100 * now)} %`));
   });
-  $("share").innerHTML = rows.join("") + `<div class="sub">upper bar: last minute · lower bar: last hour (scaled to the largest share)</div>`;
+  $("share").replaceChildren(...rows, h("div", { className: "sub" }, "upper bar: last minute · lower bar: last hour (scaled to the largest share)"));
   $("footer").textContent = `emotion totals: ` + EMOTIONS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
 }
 
 function renderTags(tags) {
-  $("tags").innerHTML = EMOTIONS.map((e) => `<div class="tagbox" style="border-color:${COLORS[e]}"><div class="name">${e}</div>` +
-    (tags[e].length ? tags[e].map((t) => `<div class="tag"><span>#${escapeHtml(t.tag)}</span><span>${t.count}</span></div>`).join("") : `<div class="sub">no tags yet</div>`) + `</div>`).join("");
+  $("tags").replaceChildren(...EMOTIONS.map((e) => h("div", { className: "tagbox", style: { borderColor: COLORS[e] } },
+    h("div", { className: "name" }, e),
+    tags[e].length ? tags[e].map((t) => h("div", { className: "tag" }, h("span", {}, `#${t.tag}`), h("span", {}, fmt(t.count))))
+                   : h("div", { className: "sub" }, "no tags yet"))));
 }
-
-function escapeHtml(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
 
 function renderFeed(rows) {
   const body = $("feed").querySelector("tbody");
@@ -78,12 +89,14 @@ function renderFeed(rows) {
     tr.className = "new";
     tr.dataset.id = r.id;
     const deg = r.degraded.map((d) => `${d.modality}: ${d.reason}`).join(", ");
-    tr.innerHTML = `<td title="${escapeHtml(r.id)}">${escapeHtml(r.id)}</td>
-      <td><span class="badge" style="background:${COLORS[r.emotion]}">${r.emotion}</span></td>
-      <td>${fmt(r.emotion_scores[r.emotion], 2)}</td>
-      <td class="${r.sentiment === "positive" ? "pos" : "neg"}">${r.sentiment}</td>
-      <td>${r.modalities.map((m) => `<span class="mod">${m}</span>`).join("")}</td>
-      <td class="deg">${escapeHtml(deg)}</td><td>${fmt(r.latency_ms)} ms</td>`;
+    tr.append(
+      h("td", { title: r.id }, r.id),
+      h("td", {}, h("span", { className: "badge", style: { background: COLORS[r.emotion] || "#8b98a5" } }, r.emotion)),
+      h("td", {}, fmt(r.emotion_scores[r.emotion], 2)),
+      h("td", { className: r.sentiment === "positive" ? "pos" : "neg" }, r.sentiment),
+      h("td", {}, r.modalities.map((m) => h("span", { className: "mod" }, m))),
+      h("td", { className: "deg" }, deg),
+      h("td", {}, `${fmt(r.latency_ms)} ms`));
     body.insertBefore(tr, body.firstChild);
   }
   while (body.children.length > 25) body.removeChild(body.lastChild);
