@@ -64,6 +64,7 @@ def save_bundle(
         "model_config": prep.model_cfg.model_dump(mode="json"),
         "train_config": train_cfg.model_dump(mode="json"),
         "manifest_sha256": prep.manifest_sha256,
+        "trained_on": prep.trained_on(),
         "word_vector_coverage": prep.coverage,
         "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
         "emotion_tau": emotion_tau or {},

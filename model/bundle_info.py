@@ -4,6 +4,7 @@ heads were trained on data (the worker routes a post to the largest trained head
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,29 @@ from contracts.combos import COMBOS, Combo
 
 from .tokenizer import Tokenizer
 
-__all__ = ["BundleInfo"]
+__all__ = ["BundleInfo", "SERVING", "point_serving", "find_bundle"]
+
+# The bundle in service: the one `emostream export` last put in Triton's repository (a relative symlink). Workers,
+# the dashboard's worker checks and `evaluate` default to it, so whatever `make demo`, `make model` or `emostream
+# export` served, a worker started with defaults afterwards uses the same bundle.
+SERVING = Path("artifacts/bundles/serving")
+
+
+def point_serving(bundle: Path, link: Path = SERVING) -> Path:
+    """Make `link` name `bundle` (relative, so it resolves inside a container mounting the same folder), atomically."""
+    link, target = Path(link), Path(bundle).resolve()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(target, link.parent.resolve()))
+    tmp.replace(link)
+    return link
+
+
+def find_bundle(version: str, root: Path = SERVING.parent) -> Path | None:
+    """The folder of a bundle version under `root` (e.g. the one Triton serves), or None."""
+    hits = sorted(Path(root).glob(f"**/{version}/bundle.json")) if Path(root).exists() else []
+    return hits[0].parent.resolve() if hits else None
 
 
 @dataclass(frozen=True)

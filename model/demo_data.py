@@ -9,6 +9,7 @@ probability `signal` (else another emotion's cue), so combining modalities helps
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 
@@ -134,6 +135,8 @@ def generate(
         rows.append(row)
     manifest = out / "manifest.jsonl"
     write_manifest(manifest, rows)
+    summary = {"source": "synthetic demo posts (model/demo_data.py: generated sentences, tags and photo crops)"}
+    (out / "summary.json").write_text(json.dumps({**summary, "rows": n, "seed": seed, "signal": signal}, indent=1))
     return manifest
 
 

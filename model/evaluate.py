@@ -13,6 +13,7 @@ from contracts.combos import COMBO_NAMES, Combo
 from contracts.labels import EMOTIONS
 
 from .bundle import load_bundle
+from .bundle_info import SERVING
 from .data import encode, split_of
 from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
@@ -76,7 +77,7 @@ def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="emostream evaluate", description=__doc__)
-    ap.add_argument("--bundle", type=Path, default=Path("artifacts/bundles/latest"))
+    ap.add_argument("--bundle", type=Path, default=SERVING, help=f"default: the bundle in service ({SERVING})")
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])
     ap.add_argument("--confusion", type=Path, default=Path("artifacts/confusion.png"))

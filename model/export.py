@@ -22,6 +22,7 @@ from contracts import triton as tc
 from contracts.combos import COMBOS, MODALITIES, Combo
 
 from .bundle import Bundle, load_bundle
+from .bundle_info import SERVING, point_serving
 
 RUNNER = Path(__file__).with_name("triton_onnx_model.py")
 QUEUE_DELAY_US = {"cpu": 0, "gpu": 500}
@@ -236,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu-instances", type=int, default=1)
     ap.add_argument("--gpu-accelerator", choices=["cuda", "tensorrt"], default="cuda")
     ap.add_argument("--prefix", default="", help="model name prefix (several exports in one repository)")
+    ap.add_argument(
+        "--serving-link",
+        type=Path,
+        default=SERVING,
+        help=f"symlink naming the bundle in service, which workers use by default (default: {SERVING})",
+    )
     args = ap.parse_args(argv)
     opt = ExportOptions(
         tuple(args.targets),
@@ -249,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_bundle(args.bundle)
     version = export(bundle, args.repo, opt)
     print(f"exported bundle {bundle.version} as Triton version {version} to {args.repo}/{{{','.join(opt.targets)}}}")
+    link = point_serving(bundle.path, args.serving_link)
+    print(f"in service: {link} -> {bundle.path} (workers started with the default EMOSTREAM_BUNDLE use it)")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -40,6 +41,21 @@ class Prepared:
     coverage: float | None
     manifest_sha256: str
     failed_images: int
+    manifest: Path | None = None
+
+    def trained_on(self) -> dict:
+        """What the bundle was trained on, in words and numbers (the demo and `evaluate` print it): the manifest, the
+        source its summary.json names, the examples per split and which modalities they have."""
+        summary = self.manifest.parent / "summary.json" if self.manifest else None
+        source = json.loads(summary.read_text()).get("source") if summary and summary.exists() else None
+        return {
+            "manifest": str(self.manifest) if self.manifest else None,
+            "source": source,
+            "examples": {name: len(rows) for name, rows in self.examples.items()},
+            "with_modality": {
+                m: sum(1 for ex in self.examples["train"] if getattr(ex, m)) for m in ("image", "text", "tags")
+            },
+        }
 
 
 def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print) -> Prepared:
@@ -80,7 +96,7 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + (f"; auxiliary target: {len(model_cfg.aux_categories)} source categories" if model_cfg.aux_categories else "")
         + (f"; {failed} images failed to load" if failed else "")
     )
-    return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed)
+    return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest))
 
 
 def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, log=print) -> EmotionNet:

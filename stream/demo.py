@@ -1,9 +1,12 @@
 """`emostream demo`: the main job on the local stack, from nothing to labelled posts.
 
-Stack up -> a model bundle (the synthetic demo bundle, trained if absent; or `--bundle`, e.g. the GoEmotions
-reference bundle of `make model`) -> export to triton_repo/ and load in Triton -> a worker -> posts from the test split
-of the bundle's data (images from a local HTTP server) -> labels printed as they arrive, checked against the bundle
-run in PyTorch -> the Redis aggregates. Everything it starts besides the stack is stopped at the end.
+Stack up -> a model bundle (`--bundle`; else the GoEmotions reference bundle of `make model` when there is one; else
+the synthetic demo bundle, trained if absent) -> export to triton_repo/ (the bundle in service from then on:
+artifacts/bundles/serving) and load in Triton -> a worker -> real GoEmotions test comments (when the data is here or
+can be downloaded) and posts from the test split of the bundle's own data (images from a local HTTP server) -> labels
+printed as they arrive, beside what the human raters said, checked against the bundle run in PyTorch -> the Redis
+aggregates. It says which bundle answered and what it was trained on. Everything it starts besides the stack is
+stopped at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from devstack import StackConfig, StackError, up
 from .settings import Settings
 
 ART = Path("artifacts")
+REFERENCE = ART / "bundles" / "goemotions" / "latest"  # `make model`'s bundle
 
 
 def _step(msg: str) -> None:
@@ -49,9 +53,9 @@ def _served_version(http_url: str, model: str) -> str | None:
         return None
 
 
-def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list[dict]:
-    """Test-split examples turned into posts, plus a broken image and a malformed post. Trimodal examples (the
-    synthetic data) are cut to each of the seven modality combinations in turn; others are sent as they are."""
+def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0, tag: str = "demo") -> list[dict]:
+    """Test-split examples turned into posts. Trimodal examples (the synthetic data) are cut to each of the seven
+    modality combinations in turn; others are sent as they are. `true_*`: what the data says (not used by the model)."""
     rng = random.Random(seed)
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r.get("split") == "test" and any(r.get(m) for m in ("image", "text", "tags"))]
@@ -61,23 +65,71 @@ def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0) -> list
     for i, r in enumerate(rows[:n]):
         trimodal = all(r.get(m) for m in ("image", "text", "tags"))
         combo = COMBOS[i % len(COMBOS)] if trimodal else None
-        post = {"id": f"demo-{run}-{i:03d}", "true_emotion": r.get("emotion"), "true_sentiment": r.get("sentiment")}
+        post = {
+            "id": f"{tag}-{run}-{i:03d}",
+            "true_emotion": r.get("emotion"),
+            "true_sentiment": r.get("sentiment"),
+            "true_categories": r.get("categories"),
+        }
         if r.get("image") and (combo is None or "image" in combo):
             post["image_url"] = f"{image_base}/{r['image']}"
         if r.get("text") and (combo is None or "text" in combo):
             post["text"] = r["text"]
         if r.get("tags") and (combo is None or "tags" in combo):
             post["tags"] = r["tags"]
-        posts.append(post)
-    posts.append(
+        posts.append({k: v for k, v in post.items() if v is not None})
+    return posts
+
+
+def odd_posts(image_base: str) -> list[dict]:
+    """A post whose image is missing (labelled from its text, the image `degraded`) and a malformed one (a dead
+    letter)."""
+    run = uuid.uuid4().hex[:6]
+    return [
         {
             "id": f"demo-{run}-broken-image",
             "image_url": f"{image_base}/images/missing.jpg",
-            "text": rows[0]["text"] if rows[0].get("text") else "a calm day at home",
-        }
+            "text": "a calm day at home",
+        },
+        {"id": f"demo-{run}-malformed", "text": 42},
+    ]
+
+
+def real_comments(log=print) -> Path | None:
+    """The GoEmotions manifest (real Reddit comments, the same source as `make model`), built when missing: from
+    ../shared/data/goemotions, or the official files downloaded and verified. None, saying why, when neither works."""
+    manifest = ART / "data" / "goemotions" / "manifest.jsonl"
+    if manifest.exists():
+        return manifest
+    res = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "data", "goemotions", "--out", str(manifest.parent)],
+        capture_output=True,
+        text=True,
     )
-    posts.append({"id": f"demo-{run}-malformed", "text": 42})
-    return posts
+    if res.returncode != 0:
+        log(f"no real comments this time: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
+        return None
+    return manifest
+
+
+def describe(bundle) -> str:
+    """Which bundle answers and what it was trained on, in a sentence or two."""
+    meta = bundle.meta
+    on = meta.get("trained_on") or {}
+    ex = on.get("examples") or {}
+    source = on.get("source") or (on.get("manifest") and f"the manifest {on['manifest']}") or "data not recorded"
+    line = f"bundle {bundle.version}, trained on {source}"
+    if ex:
+        line += (
+            f" ({ex.get('train', 0):,} training / {ex.get('val', 0):,} validation / {ex.get('test', 0):,} test posts)"
+        )
+    t = (meta.get("test_metrics") or {}).get("text") or {}
+    if t.get("emotion_f1") is not None:
+        line += (
+            f"; its text head on that test split: emotion accuracy {100 * t['emotion_acc']:.1f} %, macro-F1 "
+            f"{100 * t['emotion_f1']:.1f} %, sentiment accuracy {100 * t['sentiment_acc']:.1f} %"
+        )
+    return line
 
 
 def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], folder: Path) -> float:
@@ -99,9 +151,10 @@ def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="emostream demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--posts", type=int, default=28, help="sample posts to send")
+    ap.add_argument("--posts", type=int, default=21, help="posts from the bundle's own test split")
+    ap.add_argument("--real", type=int, default=12, help="real GoEmotions test comments (0: none)")
     ap.add_argument("--retrain", action="store_true", help="train a new synthetic demo bundle even if one exists")
-    ap.add_argument("--bundle", type=Path, help="serve this bundle (e.g. artifacts/bundles/goemotions/latest)")
+    ap.add_argument("--bundle", type=Path, help="serve this bundle (default: the reference bundle, else the demo one)")
     ap.add_argument("--manifest", type=Path, help="with --bundle: the manifest whose test split the posts come from")
     args = ap.parse_args(argv)
     if args.bundle and not args.manifest:
@@ -118,33 +171,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     env = {**os.environ, **cfg.client_env()}
     os.environ.update(cfg.client_env())
-    data = ART / "demo-data"
-    manifest = args.manifest or data / "manifest.jsonl"
-    bundles = ART / "bundles"
-    if not args.bundle and not manifest.exists():
-        _step("synthetic demo data")
-        _run("demo-data", "--out", str(data))
-    if not args.bundle and (args.retrain or not (bundles / "latest" / "bundle.json").exists()):
-        _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
-        _run(
-            "train",
-            "--manifest",
-            str(data / "manifest.jsonl"),
-            "--out",
-            str(bundles),
-            "--lr",
-            "0.001",
-            "--max-epochs",
-            "20",
-        )
-    from model.bundle_info import BundleInfo
+    data, demo_bundles = ART / "demo-data", ART / "bundles" / "demo"
+    real = real_comments() if args.real else None
+    if args.bundle:
+        chosen, manifest = args.bundle, args.manifest
+    elif (REFERENCE / "bundle.json").exists() and real is not None:
+        chosen, manifest = REFERENCE, real  # `make model`'s bundle: real comments only (its image heads are untrained)
+    else:
+        chosen, manifest = demo_bundles / "latest", data / "manifest.jsonl"
+        if not manifest.exists():
+            _step("synthetic demo data")
+            _run("demo-data", "--out", str(data))
+        if args.retrain or not (chosen / "bundle.json").exists():
+            _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
+            _run(
+                "train", "--manifest", str(manifest), "--out", str(demo_bundles), "--lr", "0.001", "--max-epochs", "20"
+            )
+    from model.bundle_info import BundleInfo, point_serving
 
-    bundle = BundleInfo.load(args.bundle or bundles / "latest")
+    bundle = BundleInfo.load(chosen)
     repo_root = cfg.triton_model_repo.parent
     exported = cfg.triton_model_repo / tc.ensemble_name(COMBOS[-1]) / "config.pbtxt"
     if not exported.exists() or bundle.version not in exported.read_text():
         _step(f"export bundle {bundle.version} to {repo_root}")
-        _run("export", "--bundle", str(bundle.path), "--repo", str(repo_root))
+        _run("export", "--bundle", str(bundle.path), "--repo", str(repo_root))  # also puts it in service
+    else:
+        point_serving(bundle.path)
     import tritonclient.http as httpclient
 
     triton = httpclient.InferenceServerClient(cfg.triton_http_url, network_timeout=600)
@@ -154,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for combo in stale:  # (re)loads the ensemble and the encoders and head it wires
         triton.load_model(tc.ensemble_name(combo))
     triton.close()
-    _step("starting a worker")
+    _step("starting a worker (with the defaults: the bundle in service)")
     handler = functools.partial(QuietHandler, directory=str(manifest.parent))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -162,66 +214,45 @@ def main(argv: list[str] | None = None) -> int:
     log_path = ART / "demo-worker.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "stream.cli", "worker", "--load-models"],
-        env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true", "EMOSTREAM_BUNDLE": str(bundle.path)},
+        env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true"},
         stdout=open(log_path, "wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         _wait_healthy(worker, log_path)
-        posts = sample_posts(manifest, image_base, args.posts)
-        _step(f"sending {len(posts)} posts from the test split of {manifest} (+ one broken image, one malformed post)")
-        from kafka import KafkaConsumer, KafkaProducer
-
-        consumer = KafkaConsumer(
-            "post-emotions",
-            "posts-dlq",
-            bootstrap_servers=cfg.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="latest",
-            consumer_timeout_ms=1000,
+        print(f"answering: {describe(bundle)}")
+        groups = []
+        if real is not None and manifest != real:
+            groups.append(
+                (
+                    "real Reddit comments (GoEmotions test split, human-rated)",
+                    sample_posts(real, "", args.real, tag="real"),
+                )
+            )
+        own = (
+            "real Reddit comments (GoEmotions test split, human-rated)"
+            if manifest == real
+            else "posts from the test split of its own data"
         )
-        consumer.poll(timeout_ms=1000)
-        producer = KafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
-        for p in posts:
-            producer.send("posts", key=p["id"].encode(), value=json.dumps(p).encode())
-        producer.flush()
-        truth = {p["id"]: p.get("true_emotion") for p in posts}
-        sentiment = {p["id"]: p.get("true_sentiment") for p in posts}
-        records: dict[str, dict] = {}
-        from .tail import format_record
-
-        pending, deadline, right, labelled = set(truth), time.monotonic() + 300, 0, 0
-        while pending and time.monotonic() < deadline:
-            for msg in consumer:
-                rec = json.loads(msg.value)
-                if msg.topic == "posts-dlq":
-                    orig = json.loads(rec.get("original") or "{}")
-                    pending.discard(orig.get("id"))
-                    print(f"{orig.get('id', '?'):<28} DEAD LETTER  {rec['reason']}: {rec['error'][:70]}")
-                elif rec["id"] in pending:
-                    pending.discard(rec["id"])
-                    records[rec["id"]] = rec
-                    t, ts = truth[rec["id"]], sentiment[rec["id"]]
-                    if t:
-                        labelled += 1
-                        right += rec["emotion"] == t
-                    gold = f"  (true: {t or ts})" if t or ts else ""
-                    text = next((p.get("text") for p in posts if p["id"] == rec["id"]), None)
-                    print(format_record(rec) + gold + (f"  {text[:60]!r}" if text else ""), flush=True)
-        consumer.close()
-        producer.close()
-        print(
-            f"\n{labelled} posts with an emotion label classified, {right} match it"
-            + (f"; {len(pending)} not seen in time" if pending else "")
+        groups.append(
+            (own, sample_posts(manifest, image_base, args.posts if manifest != real else args.real + args.posts))
         )
-        by_id = {p["id"]: p for p in posts}
+        groups.append(("a broken image and a malformed post", odd_posts(image_base)))
+        if bundle.meta.get("trained_on", {}).get("source", "").startswith("synthetic") and real is not None:
+            print(
+                "note: this bundle learnt from generated sentences; its labels on real comments mean little. "
+                "`make model` trains the real-text reference bundle (~11 min), which the next `make demo` serves."
+            )
+        records = _stream(cfg, groups)
+        posts = {p["id"]: p for _, g in groups for p in g}
+        labelled = {pid: r for pid, r in records.items() if r is not None}
         print(
             f"Triton vs the bundle in PyTorch, same posts: max |difference| of the emotion scores "
-            f"{parity(bundle.path, by_id, records, manifest.parent):.2e} over {len(records)} posts"
+            f"{parity(bundle.path, posts, labelled, manifest.parent):.2e} over {len(labelled)} posts"
         )
         _show_redis(cfg.redis_url, Settings().redis_prefix)
-        return 0 if not pending else 1
+        return 0 if len(records) == len(posts) else 1
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -231,6 +262,65 @@ def main(argv: list[str] | None = None) -> int:
             os.killpg(worker.pid, signal.SIGKILL)
         server.shutdown()
         print("\nworker stopped; the stack keeps running (`emostream stack down` stops it)")
+
+
+def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: float = 300) -> dict[str, dict | None]:
+    """Send every group's posts, print each group's outcomes as they arrive (with what the raters said), return
+    id -> output record (None for a dead letter)."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from .tail import format_record
+
+    consumer = KafkaConsumer(
+        "post-emotions",
+        "posts-dlq",
+        bootstrap_servers=cfg.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        consumer_timeout_ms=1000,
+    )
+    consumer.poll(timeout_ms=1000)
+    producer = KafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
+    posts = {p["id"]: p for _, g in groups for p in g}
+    for p in posts.values():
+        producer.send("posts", key=p["id"].encode(), value=json.dumps(p).encode())
+    producer.flush()
+    producer.close()
+    out: dict[str, dict | None] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(out) < len(posts) and time.monotonic() < deadline:
+        for msg in consumer:
+            rec = json.loads(msg.value)
+            if msg.topic == "posts-dlq":
+                pid = json.loads(rec.get("original") or "{}").get("id")
+                if pid in posts:
+                    out[pid] = None
+                    posts[pid]["dead"] = f"{rec['reason']}: {rec['error'][:70]}"
+            elif rec["id"] in posts:
+                out[rec["id"]] = rec
+    consumer.close()
+    for title, group in groups:
+        _step(f"{title}: {len(group)}")
+        right = judged = 0
+        for p in group:
+            rec = out.get(p["id"])
+            if p["id"] not in out:
+                print(f"{p['id']:<28} not seen in {timeout_s:.0f} s")
+                continue
+            if rec is None:
+                print(f"{p['id']:<28} DEAD LETTER  {p['dead']}")
+                continue
+            truth = p.get("true_emotion") or p.get("true_sentiment")
+            if p.get("true_emotion"):
+                judged += 1
+                right += rec["emotion"] == p["true_emotion"]
+            raters = f" ({', '.join(p['true_categories'])})" if p.get("true_categories") else ""
+            gold = f"  raters: {truth}{raters}" if truth else ""
+            text = f"  {p['text'][:70]!r}" if isinstance(p.get("text"), str) else ""
+            print(format_record(rec) + gold + text, flush=True)
+        if judged:
+            print(f"-> {right} of {judged} posts with a human emotion label got that emotion")
+    return out
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.redis_keys import DEFAULT_PREFIX
+from model.bundle_info import SERVING
 
 # The worker's producer refuses a request larger than this (Faust `producer_max_request_size`); a record needs some
 # bytes of framing besides its key and value.
@@ -59,7 +60,11 @@ class Settings(BaseSettings):
         description="a post whose request times out alone this many times, while Triton answers a probe, is a dead "
         "letter (`inference_timeout`); larger requests that time out are split first",
     )
-    bundle: Path = Field(Path("artifacts/bundles/latest"), description="model bundle (vocabularies, labels, version)")
+    bundle: Path = Field(
+        SERVING,
+        description="model bundle (vocabularies, labels, version); default: the one `emostream export` last put in "
+        "Triton's repository",
+    )
     # topics
     topic_posts: str = Field("posts", description="input topic")
     topic_output: str = Field("post-emotions", description="output topic")
@@ -74,8 +79,8 @@ class Settings(BaseSettings):
     max_inflight: int = Field(4, description="Triton requests in flight per micro-batch (back-pressure)")
     agent_concurrency: int = Field(
         2,
-        description="micro-batches processed at once per worker (Faust agent concurrency; bench: 2 beat 1 on every "
-        "stream)",
+        description="micro-batches processed at once per worker (taken in offset order by one actor, committed in "
+        "offset order; bench: 2 beat 1 on every stream)",
     )
     max_uncommitted: int = Field(
         2048,

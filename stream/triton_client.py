@@ -58,9 +58,13 @@ class ModelUnavailable(TritonError):
 
 class ModelMismatch(TritonError):
     """The served model's tensors, labels or bundle version differ from the bundle the worker loaded: the worker
-    waits (and /health says why) until the model or the worker is replaced."""
+    waits (and /health says why) until the model or the worker is replaced. `served_version`: what Triton serves."""
 
     reason = "model_mismatch"
+
+    def __init__(self, message: str, served_version: str | None = None):
+        super().__init__(message)
+        self.served_version = served_version
 
 
 class BadRequest(TritonError):
@@ -180,7 +184,9 @@ class EmotionClient:
             self.served_bundle_version = params.get(tc.PARAMS.BUNDLE_VERSION)
             self.max_batch[combo] = int(cfg.get("max_batch_size", 0))
         if problems:
-            raise ModelMismatch("served models do not match the bundle:\n  " + "\n  ".join(problems))
+            raise ModelMismatch(
+                "served models do not match the bundle:\n  " + "\n  ".join(problems), self.served_bundle_version
+            )
 
     async def infer(self, combo: Combo, arrays: dict[str, np.ndarray]) -> InferResult:
         """One request for a batch of posts that all have exactly `combo`'s modalities (`arrays`: modality -> batch)."""

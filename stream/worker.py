@@ -17,7 +17,7 @@ from faust.worker import Worker
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from model.bundle_info import BundleInfo
+from model.bundle_info import BundleInfo, find_bundle
 
 from .app import WorkerApp
 from .connections import kafka_python_config, redact_url
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     level = {"crit": "CRITICAL", "warn": "WARNING"}.get(s.log_level, s.log_level.upper())
     config = logging_config(level, s.log_json)
     logging.config.dictConfig(config)
+    bundle = None
     try:
         bundle = BundleInfo.load(s.bundle)
         created = ensure_topics(kafka_python_config(s), [s.topic_posts, s.topic_output, s.topic_dlq], s.partitions)
@@ -106,6 +107,19 @@ def main(argv: list[str] | None = None) -> int:
         max_batch = asyncio.run(startup_check(s, bundle, load=args.load_models))
     except (FileNotFoundError, TritonError) as e:
         print(f"error: {e}", file=sys.stderr)
+        served = getattr(e, "served_version", None)
+        if served and served != getattr(bundle, "version", None):
+            where = find_bundle(served)
+            fix = (
+                f"start the worker with EMOSTREAM_BUNDLE={where}"
+                if where
+                else "its folder is not under artifacts/bundles"
+            )
+            print(
+                f"Triton serves bundle {served}: {fix}; or serve {bundle.path}: `emostream export --bundle "
+                f"{bundle.path}`, then `emostream worker --load-models`",
+                file=sys.stderr,
+            )
         return 1
     except KafkaError as e:
         print(

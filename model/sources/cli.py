@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 from ..manifest import write_manifest
-from .goemotions import GoEmotions
+from .goemotions import DownloadError, locate
 from .image_lists import ImageList
 from .tabular import Columns, Table, parse_label_map
-
-SHARED_GOEMOTIONS = Path(__file__).resolve().parents[3] / "shared" / "data" / "goemotions"
 
 
 def _table_args(p: argparse.ArgumentParser) -> None:
@@ -33,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument(
         "--dir",
         type=Path,
-        default=SHARED_GOEMOTIONS if SHARED_GOEMOTIONS.exists() else None,
-        help="folder with train/dev/test.tsv and labels.txt (default: ../shared/data/goemotions)",
+        help="folder with train/dev/test.tsv and labels.txt (default: ../shared/data/goemotions when it is there, "
+        "else the official files, downloaded once into OUT/raw, sha256-verified; mirror: EMOSTREAM_GOEMOTIONS_URL)",
     )
-    g.add_argument("--download", action="store_true", help="fetch the official files first (online)")
+    g.add_argument("--download", action="store_true", help="download the official files even when a folder is there")
     _table_args(sub.add_parser("table", help="any CSV / TSV / JSONL with a column mapping"))
     il = sub.add_parser(
         "image-list", help="image URL + text + tags + label lists (Flickr Emotion, VSO); images fetched once"
@@ -49,12 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.source == "goemotions":
-        if args.download:
-            source = GoEmotions.download(args.out / "raw")
-        elif args.dir is None:
-            ap.error("no GoEmotions folder: pass --dir, or --download when online")
-        else:
-            source = GoEmotions(args.dir)
+        try:
+            source = locate(args.dir, args.out / "raw", args.download)
+        except DownloadError as e:
+            print(f"emostream data goemotions: error: {e}", file=sys.stderr)
+            return 1
     else:
         cols = Columns(
             args.label_col,

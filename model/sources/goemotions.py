@@ -9,22 +9,34 @@ curiosity, neutral) give nothing. A comment with several categories keeps the la
 from __future__ import annotations
 
 import hashlib
+import os
+import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from contracts.labels import sentiment_of
 
-__all__ = ["MAPPING", "map_categories", "GoEmotions", "SPLITS", "OFFICIAL_URL"]
+__all__ = ["MAPPING", "map_categories", "GoEmotions", "SPLITS", "OFFICIAL_URL", "SHA256", "DownloadError", "locate"]
 
 SPLITS = {"train": "train", "dev": "val", "test": "test"}  # file -> manifest split
-OFFICIAL_URL = "https://raw.githubusercontent.com/google-research/google-research/master/goemotions/data/{name}"
-SHA256 = {  # of the official splits (the same as ../shared/data/goemotions/SHA256SUMS): a download is verified
+OFFICIAL_URL = "https://raw.githubusercontent.com/google-research/google-research/master/goemotions/data/"
+URL_ENV = "EMOSTREAM_GOEMOTIONS_URL"  # another base URL serving the same files (a mirror; the tests' local server)
+SHA256 = {  # the official files (the same as ../shared/data/goemotions/SHA256SUMS): every download is verified
     "train.tsv": "0b1e44a8b088cf0bf22fc52b347dffde01e2dd339bc50cfcc7143bf480647b41",
     "dev.tsv": "575489c079c9de1097062a01738f998590d6b7ead66dd1c9fd1d2ba01fd8bc62",
     "test.tsv": "0587b2dd8b27b97352adbfc3fb083d46005c8946657fdc2b1ca8b1cc7f1f8be4",
+    "labels.txt": "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89",  # emotions.txt upstream
 }
+REMOTE_NAME = {"labels.txt": "emotions.txt"}
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "goemotions"  # ../shared beside the repository
+
+
+class DownloadError(RuntimeError):
+    """The official files could not be fetched, or what came is not them (one line, saying what to do)."""
+
+
 # category -> (emotion or None, sentiment or None)
 MAPPING: dict[str, tuple[str | None, str | None]] = {
     # the same emotion, or a milder / stronger form of it
@@ -106,16 +118,43 @@ class GoEmotions:
                 }
 
     @classmethod
-    def download(cls, folder: Path) -> GoEmotions:
-        """Fetch the official files (when online) into `folder`."""
+    def download(cls, folder: Path, base_url: str | None = None, sha256: Mapping[str, str] = SHA256) -> GoEmotions:
+        """Fetch the official files into `folder`, each verified against its pinned sha256 before it is written; a
+        file already there with the right sha256 is kept (no second download). DownloadError otherwise."""
+        base = base_url or os.environ.get(URL_ENV) or OFFICIAL_URL
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("train.tsv", "dev.tsv", "test.tsv", "emotions.txt"):
-            with urllib.request.urlopen(OFFICIAL_URL.format(name=name), timeout=60) as r:
-                data = r.read()
-            if name in SHA256 and hashlib.sha256(data).hexdigest() != SHA256[name]:
-                raise ValueError(
-                    f"{name} from {OFFICIAL_URL.format(name=name)} is not the official file (sha256 differs)"
+        for name, want in sha256.items():
+            path = folder / name
+            if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == want:
+                continue
+            url = base.rstrip("/") + "/" + REMOTE_NAME.get(name, name)
+            try:
+                with urllib.request.urlopen(url, timeout=60) as r:
+                    data = r.read()
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                reason = getattr(e, "reason", e)
+                raise DownloadError(
+                    f"could not download GoEmotions' {name} from {url} ({reason}): offline? "
+                    "pass --dir FOLDER holding train.tsv, dev.tsv, test.tsv and labels.txt"
+                ) from e
+            got = hashlib.sha256(data).hexdigest()
+            if got != want:
+                raise DownloadError(
+                    f"{url} is not the official {name} (sha256 {got[:16]}..., expected {want[:16]}...): nothing written"
                 )
-            (folder / ("labels.txt" if name == "emotions.txt" else name)).write_bytes(data)
+            tmp = path.with_suffix(".partial")
+            tmp.write_bytes(data)
+            tmp.replace(path)
         return cls(folder)
+
+
+def locate(folder: Path | None, download_to: Path, download: bool = False) -> GoEmotions:
+    """The GoEmotions files: `folder` when given; else ../shared/data/goemotions when it is there; else (or with
+    `download`) the official files, downloaded once into `download_to` and verified."""
+    if folder is not None and not download:
+        return GoEmotions(folder)
+    if SHARED.exists() and not download:
+        return GoEmotions(SHARED)
+    print(f"downloading the official GoEmotions splits into {download_to} (sha256-verified)", flush=True)
+    return GoEmotions.download(download_to)

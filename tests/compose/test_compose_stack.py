@@ -140,7 +140,7 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     # a new model version rolled out as README "Production" says: export, load in Triton, restart the workers
     new = perturbed_copy(s.bundle, s.artifacts / "bundles" / "rolled")
     s.export(new)
-    s.link_latest(new)
+    s.serve(new)
     for combo in COMBOS:
         url = f"localhost:8000/v2/repository/models/{tc.ensemble_name(combo)}/load"
         s.compose(

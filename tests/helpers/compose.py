@@ -89,7 +89,7 @@ def build_images() -> dict[str, float]:
 class Stack:
     compose_bin: str
     bundle: Path  # the bundle served at the start
-    artifacts: Path  # mounted at /artifacts (bundles/latest)
+    artifacts: Path  # mounted at /artifacts (bundles/serving: the bundle in service)
     model_repo: Path  # mounted at /models in Triton
     project: str = field(default_factory=lambda: f"emostream-test-{uuid.uuid4().hex[:6]}")
     kafka_port: int = field(default_factory=free_port)
@@ -214,10 +214,11 @@ class Stack:
         run(["chmod", "-R", "a+rX", str(self.model_repo)])
         return version
 
-    def link_latest(self, bundle: Path) -> None:
-        latest = self.artifacts / "bundles" / "latest"
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(bundle.name)
+    def serve(self, bundle: Path) -> None:
+        """Put `bundle` in service, as `emostream export` does (artifacts/bundles/serving)."""
+        from model.bundle_info import point_serving
+
+        point_serving(bundle, self.artifacts / "bundles" / "serving")
         run(["chmod", "-R", "a+rX", str(self.artifacts)])
 
     def run_preflight(self, **env: str) -> subprocess.CompletedProcess:
@@ -280,7 +281,7 @@ def _cgroup_int(*paths: str) -> int:
 
 
 def new_stack(compose_bin: str, bundle: Path, folder: Path) -> Stack:
-    """Artifacts (bundles/<version>, bundles/latest) and a model repository with the bundle exported, readable by the
+    """Artifacts (bundles/<version>, bundles/serving) and a model repository with the bundle exported, readable by the
     containers' users."""
     artifacts, repo = folder / "artifacts", folder / "models" / "cpu"
     (artifacts / "bundles").mkdir(parents=True)
@@ -288,7 +289,7 @@ def new_stack(compose_bin: str, bundle: Path, folder: Path) -> Stack:
     served = artifacts / "bundles" / bundle.name
     shutil.copytree(bundle, served)
     stack = Stack(compose_bin, served, artifacts, repo)
-    stack.link_latest(served)
+    stack.serve(served)
     stack.export(served)
     run(["chmod", "a+rx", str(folder), str(folder / "models")])
     return stack

@@ -117,7 +117,7 @@ class WorkerEnv:
     """One isolated pipeline: its own topics, consumer group, Redis prefix and served models."""
 
     stack: object
-    bundle_path: Path
+    bundle_path: Path | None
     prefix: str
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     procs: list = field(default_factory=list)
@@ -138,7 +138,6 @@ class WorkerEnv:
             "EMOSTREAM_REDIS_URL": self.stack.redis_url,
             "EMOSTREAM_TRITON_GRPC_URL": self.stack.triton_grpc_url,
             "EMOSTREAM_TRITON_MODEL_PREFIX": self.prefix,
-            "EMOSTREAM_BUNDLE": str(self.bundle_path),
             "EMOSTREAM_TOPIC_POSTS": self.topics["posts"],
             "EMOSTREAM_TOPIC_OUTPUT": self.topics["out"],
             "EMOSTREAM_TOPIC_DLQ": self.topics["dlq"],
@@ -153,16 +152,20 @@ class WorkerEnv:
             "EMOSTREAM_LOG_LEVEL": "info",
             "PYTHONUNBUFFERED": "1",
         }
+        if self.bundle_path is not None:  # None: the worker's default, the bundle in service
+            e["EMOSTREAM_BUNDLE"] = str(self.bundle_path)
+        else:
+            e.pop("EMOSTREAM_BUNDLE", None)
         e.update(extra)
         return e
 
-    def start_worker(self, log_dir: Path, **extra) -> tuple[subprocess.Popen, int]:
+    def start_worker(self, log_dir: Path, cwd: Path = ROOT, **extra) -> tuple[subprocess.Popen, int]:
         port = free_port()
         log = open(log_dir / f"worker-{self.uid}-{port}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "stream.cli", "worker"],
             env=self.env(port, **extra),
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

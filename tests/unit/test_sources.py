@@ -106,3 +106,78 @@ def test_table_reader_maps_columns_labels_and_keeps_hashtags_for_the_tokenizer(t
     assert list(Table(jsonl, Columns("e", text="t", tags="g")).rows())[0]["tags"] == ["a", "b"]
     with pytest.raises(ValueError, match="neither an emotion"):
         parse_label_map("1=happy")
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A local HTTP server holding GoEmotions-shaped files under the upstream names (emotions.txt), and their sha256."""
+    import functools
+    import hashlib
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    files = {
+        "train.tsv": "ha ha\t1\ta1\nso sad\t25\ta2\n",
+        "dev.tsv": "thanks!\t15\tb1\n",
+        "test.tsv": "wow\t0\tc1\n",
+        "emotions.txt": "\n".join(OFFICIAL_ORDER) + "\n",
+    }
+    for name, text in files.items():
+        (served / name).write_text(text)
+    sha = {
+        ("labels.txt" if n == "emotions.txt" else n): hashlib.sha256(t.encode()).hexdigest() for n, t in files.items()
+    }
+
+    class Quiet(SimpleHTTPRequestHandler):
+        requests: list[str] = []
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.requests.append(self.path)
+            super().do_GET()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/", served, sha, Quiet.requests
+    srv.shutdown()
+
+
+def test_goemotions_download_is_verified_and_kept(mirror, tmp_path):
+    url, _, sha, requests = mirror
+    src = GoEmotions.download(tmp_path / "raw", url, sha)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dev.tsv", "labels.txt", "test.tsv", "train.tsv"]
+    assert [r["id"] for r in src.rows()] == ["goemotions-a1", "goemotions-a2", "goemotions-b1", "goemotions-c1"]
+    n = len(requests)
+    GoEmotions.download(tmp_path / "raw", url, sha)  # verified files already there: nothing fetched again
+    assert len(requests) == n == 4
+
+
+def test_a_corrupted_download_is_refused_and_nothing_written(mirror, tmp_path):
+    from model.sources.goemotions import DownloadError
+
+    url, served, sha, _ = mirror
+    (served / "dev.tsv").write_text("thanks!\t15\tb1\nforged\t2\tx9\n")
+    with pytest.raises(DownloadError, match="is not the official dev.tsv"):
+        GoEmotions.download(tmp_path / "raw", url, sha)
+    assert not (tmp_path / "raw" / "dev.tsv").exists()
+
+
+def test_the_cli_refuses_files_that_are_not_the_official_ones_and_says_so_offline(
+    mirror, tmp_path, monkeypatch, capsys
+):
+    """`emostream data goemotions` without a folder downloads (here from the local mirror, whose files are not the
+    official ones: refused by the pinned sha256), and offline it ends with one line saying what to do."""
+    from model.sources.cli import main
+
+    url, _, _, _ = mirror
+    monkeypatch.setenv("EMOSTREAM_GOEMOTIONS_URL", url)
+    assert main(["goemotions", "--download", "--out", str(tmp_path / "out")]) == 1
+    assert "is not the official" in capsys.readouterr().err
+    monkeypatch.setenv("EMOSTREAM_GOEMOTIONS_URL", "http://127.0.0.1:9/")  # nothing listens on the discard port
+    assert main(["goemotions", "--download", "--out", str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not download GoEmotions' " in err[0] and "pass --dir" in err[0]
