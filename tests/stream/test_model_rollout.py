@@ -88,6 +88,7 @@ def test_a_worker_with_defaults_serves_what_was_exported_last(stack, demo_bundle
     first = work / "artifacts" / "bundles" / "demo" / BundleInfo.load(demo_bundle.bundle_path).version
     shutil.copytree(demo_bundle.bundle_path, first)
     second = perturbed_copy(first, tmp_path / "tmp-second")
+    (work / "artifacts" / "bundles" / "goemotions").mkdir(parents=True)
     second = second.rename(work / "artifacts" / "bundles" / "goemotions" / BundleInfo.load(second).version)
     prefix = f"srv{uuid.uuid4().hex[:6]}_"
     env = WorkerEnv(stack, None, prefix)  # no EMOSTREAM_BUNDLE: the default, artifacts/bundles/serving
