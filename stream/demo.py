@@ -222,27 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_healthy(worker, log_path)
         print(f"answering: {describe(bundle)}")
-        groups = []
-        if real is not None and manifest != real:
-            groups.append(
-                (
-                    "real Reddit comments (GoEmotions test split, human-rated)",
-                    sample_posts(real, "", args.real, tag="real"),
-                )
-            )
-        own = (
-            "real Reddit comments (GoEmotions test split, human-rated)"
-            if manifest == real
-            else "posts from the test split of its own data"
-        )
-        groups.append(
-            (own, sample_posts(manifest, image_base, args.posts if manifest != real else args.real + args.posts))
-        )
+        reddit = "real Reddit comments (GoEmotions test split, human-rated)"
+        if manifest == real:  # the reference bundle: its own test split is the real comments
+            groups = [(reddit, sample_posts(real, image_base, args.real + args.posts, tag="real"))]
+        else:
+            groups = [(reddit, sample_posts(real, "", args.real, tag="real"))] if real is not None else []
+            groups.append(("posts from the test split of its own data", sample_posts(manifest, image_base, args.posts)))
         groups.append(("a broken image and a malformed post", odd_posts(image_base)))
-        if bundle.meta.get("trained_on", {}).get("source", "").startswith("synthetic") and real is not None:
+        if ((bundle.meta.get("trained_on") or {}).get("source") or "").startswith("synthetic") and real is not None:
             print(
                 "note: this bundle learnt from generated sentences; its labels on real comments mean little. "
-                "`make model` trains the real-text reference bundle (~11 min), which the next `make demo` serves."
+                "`make model` trains the real-text reference bundle (11-20 min on 2 cores), which the next "
+                "`make demo` serves."
             )
         records = _stream(cfg, groups)
         posts = {p["id"]: p for _, g in groups for p in g}
@@ -314,8 +305,9 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
             if p.get("true_emotion"):
                 judged += 1
                 right += rec["emotion"] == p["true_emotion"]
-            raters = f" ({', '.join(p['true_categories'])})" if p.get("true_categories") else ""
-            gold = f"  raters: {truth}{raters}" if truth else ""
+            cats = p.get("true_categories")
+            said = f"raters: {truth} ({', '.join(cats)})" if cats else f"label: {truth}"  # human-rated vs generated
+            gold = f"  {said}" if truth else ""
             text = f"  {p['text'][:70]!r}" if isinstance(p.get("text"), str) else ""
             print(format_record(rec) + gold + text, flush=True)
         if judged:
