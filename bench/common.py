@@ -34,7 +34,13 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
         Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]),
     )
     cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size)
-    prep = SimpleNamespace(tokenizer=tok, model_cfg=cfg, manifest_sha256="0" * 64, coverage=None)
+    prep = SimpleNamespace(
+        tokenizer=tok,
+        model_cfg=cfg,
+        manifest_sha256="0" * 64,
+        coverage=None,
+        trained_on=lambda: {"source": "nothing: random weights for the benchmarks (bench/common.py)"},
+    )
     root = Path(tempfile.mkdtemp(prefix="emostream-bench-"))
     return save_bundle(root, EmotionNet(cfg).eval(), prep, TrainConfig(), [], {})
 
