@@ -14,8 +14,8 @@ from .tokenizer import Tokenizer
 
 __all__ = ["BundleInfo", "SERVING", "point_serving", "find_bundle"]
 
-# The bundle in service: the one `emostream export` last put in Triton's repository (a relative symlink). Workers,
-# the dashboard's worker checks and `evaluate` default to it, so whatever `make demo`, `make model` or `emostream
+# The bundle in service: the one `emostream export` last put in Triton's repository (a relative symlink). Workers and
+# `evaluate` default to it, so whatever `make demo`, `make model` or `emostream
 # export` served, a worker started with defaults afterwards uses the same bundle.
 SERVING = Path("artifacts/bundles/serving")
 

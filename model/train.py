@@ -44,7 +44,7 @@ class Prepared:
     manifest: Path | None = None
 
     def trained_on(self) -> dict:
-        """What the bundle was trained on, in words and numbers (the demo and `evaluate` print it): the manifest, the
+        """What the bundle was trained on, in words and numbers (bundle.json; the demo prints it): the manifest, the
         source its summary.json names, the examples per split and which modalities they have."""
         summary = self.manifest.parent / "summary.json" if self.manifest else None
         source = json.loads(summary.read_text()).get("source") if summary and summary.exists() else None

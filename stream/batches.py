@@ -14,7 +14,6 @@ worker does not know how to wait for: `on_fatal` ends the worker with a non-zero
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 
 from . import metrics
@@ -22,8 +21,6 @@ from .offsets import OffsetLedger, Ticket
 from .retry import Stopped
 
 __all__ = ["BatchRunner"]
-
-log = logging.getLogger(__name__)
 
 
 class BatchRunner:
@@ -41,9 +38,12 @@ class BatchRunner:
         self.concurrency, self.max_uncommitted = concurrency, max_uncommitted
         self.ledger: OffsetLedger = OffsetLedger()
         self.running = 0
-        self.uncommitted = 0  # posts taken and not acknowledged nor forgotten
-        self._sizes: dict[Ticket, int] = {}
         self._changed = asyncio.Event()
+
+    @property
+    def uncommitted(self) -> int:
+        """Posts taken and neither acknowledged nor forgotten."""
+        return self.ledger.open
 
     async def run(self, batches: AsyncIterable[Sequence]) -> None:
         """Take batches until the stream ends or the task is cancelled (a stop); cancels what is in progress then."""
@@ -51,8 +51,6 @@ class BatchRunner:
         try:
             async for events in batches:
                 ticket = self.ledger.take((e.message.tp, e.message.offset, e) for e in events)
-                self._sizes[ticket] = len(events)
-                self.uncommitted += len(events)
                 metrics.UNCOMMITTED.set(self.uncommitted)
                 self.running += 1
                 task = asyncio.create_task(self._one(events, ticket))
@@ -90,7 +88,5 @@ class BatchRunner:
         self._settle()
 
     def _settle(self) -> None:
-        for ticket in [t for t in self._sizes if not t.held]:
-            self.uncommitted -= self._sizes.pop(ticket)
         metrics.UNCOMMITTED.set(self.uncommitted)
         self._changed.set()

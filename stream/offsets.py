@@ -55,6 +55,7 @@ class OffsetLedger(Generic[T]):
     def __init__(self) -> None:
         self._parts: dict[Hashable, _Partition] = {}
         self._tickets: dict[Ticket, list[_Slot[T]]] = {}
+        self.open = 0  # messages taken and neither released nor forgotten
 
     def take(self, messages: Iterable[tuple[Hashable, int, T]]) -> Ticket:
         """Register a batch's messages (partition, offset, item), in the order they were taken from the stream. An
@@ -73,6 +74,7 @@ class OffsetLedger(Generic[T]):
             part.slots.append(slot)
             slots.append(slot)
         ticket.open = len(slots)
+        self.open += len(slots)
         self._tickets[ticket] = slots
         return ticket
 
@@ -104,7 +106,7 @@ class OffsetLedger(Generic[T]):
         return sum(1 for t in self._tickets if t.held)
 
     def unreleased(self, tp: Hashable) -> list[int]:
-        """Offsets of a partition taken and not released, in order (for tests and /health)."""
+        """Offsets of a partition taken and not released, in order."""
         part = self._parts.get(tp)
         return [s.offset for s in part.slots] if part else []
 
@@ -115,5 +117,6 @@ class OffsetLedger(Generic[T]):
     def _close(self, slot: _Slot[T]) -> None:
         ticket = slot.ticket
         ticket.open -= 1
+        self.open -= 1
         if not ticket.held:
             self._tickets.pop(ticket, None)
