@@ -19,6 +19,10 @@ class TritonPythonModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
         opts.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: a server runs one session per model (encoders, seven heads),
+        # and spinning threads take the core from the one that has work (DenseNet on one pinned core: 184 ms/image
+        # without spinning, 209 with; bench/end_to_end.py's split layout).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
         # "execution_providers" (contracts.triton.PARAMS.PROVIDERS): CPU by default; CUDA for bench/gpu.sh
         providers = params.get("execution_providers", "CPUExecutionProvider").split(",")

@@ -20,6 +20,9 @@ E2E_LATENCY = Histogram(
     "Kafka timestamp of the post to its output produced",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+TRITON_TIMEOUTS = Counter(
+    "emostream_triton_timeouts_total", "Triton requests that ran past EMOSTREAM_TRITON_TIMEOUT_S", ["head"]
+)
 RETRIES = Counter("emostream_dependency_retries_total", "retries of a failed dependency call", ["dependency"])
 CONSUMER_LAG = Gauge(
     "emostream_consumer_lag", "messages of the posts topic not yet committed by the group", ["partition"]

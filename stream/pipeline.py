@@ -10,6 +10,7 @@ preparing a post becomes that post's dead letter; a failed image becomes a `degr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class Pipeline:
         self.stopping, self.waiting = stopping, waiting
         self.backoff = Backoff(max_s=s.retry_max_backoff_s)
         self._inflight = asyncio.Semaphore(s.max_inflight)
+        self._image_inflight = asyncio.Semaphore(s.max_image_inflight)
         self.image_used = any(c.has_image and bundle.trained(c) for c in bundle.combos)
 
     async def process(self, batch: list[Incoming]) -> BatchResult:
@@ -202,7 +204,7 @@ class Pipeline:
             arrays["text"] = text_tensor([w.text for w in ws], self.bundle.max_words, self.bundle.text_window)
         if "tags" in head:
             arrays["tags"] = np.array([w.tags for w in ws], dtype=np.int64)
-        async with self._inflight:
+        async with self._image_inflight if head.has_image else contextlib.nullcontext(), self._inflight:
             t0 = time.perf_counter()
             res = await self.client.infer(head, arrays)
         metrics.TRITON_LATENCY.labels(head.name).observe(time.perf_counter() - t0)
@@ -215,7 +217,8 @@ class Pipeline:
         serving another model: retried (the batch waits). Rejected: the models are checked again (waiting while they
         do not match), then the chunk is split until the rejected posts are alone; those are dead letters. Timed out:
         split until the posts are alone; a post alone that times out while Triton answers a probe request of the same
-        head is tried again, and dead-lettered `inference_timeout` after EMOSTREAM_TRITON_TIMEOUT_STRIKES times."""
+        head is tried again, and dead-lettered `inference_timeout` after EMOSTREAM_TRITON_TIMEOUT_STRIKES times. Every
+        timeout first waits for a probe to pass, so that a busy Triton is not sent more work."""
         retry = dict(transient=TRANSIENT, stopping=self.stopping, backoff=self.backoff, waiting=self.waiting)
         try:
             res = await retry_transient("triton", lambda: self._call(head, ws), **retry)
@@ -227,11 +230,14 @@ class Pipeline:
                 self._dead(result, ws[0].msg, InvalidPost("inference_rejected", str(e)[:1000], "infer"))
                 return [None]
         except InferenceTimeout as e:
+            metrics.TRITON_TIMEOUTS.labels(head.name).inc()
             log.warning("a request of %d posts for %s timed out (%s)", len(ws), head.name, e)
+            # Triton slow for everyone (the probe times out too: its queue holds more than a deadline of work,
+            # maybe requests that timed out and still run) is a dependency problem: wait until it answers a probe.
+            # Resending or splitting at once would only add to that queue (bench/end_to_end.py, split layout).
+            probe = dict(retry, transient=(*TRANSIENT, InferenceTimeout))
+            await retry_transient("triton", lambda: self._call(head, [self._probe()]), **probe)
             if len(ws) == 1:
-                # Triton slow for everyone (the probe times out too) is a dependency problem: wait for it
-                probe = dict(retry, transient=(*TRANSIENT, InferenceTimeout))
-                await retry_transient("triton", lambda: self._call(head, [self._probe()]), **probe)
                 ws[0].timeouts += 1
                 if ws[0].timeouts >= self.s.triton_timeout_strikes:
                     why = f"timed out alone {ws[0].timeouts} times while Triton answered: {e}"

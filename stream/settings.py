@@ -54,7 +54,11 @@ class Settings(BaseSettings):
     triton_model_prefix: str = Field(
         "", description="prefix of the served model names (see `emostream export --prefix`)"
     )
-    triton_timeout_s: float = Field(10.0, description="timeout of one Triton call")
+    triton_timeout_s: float = Field(
+        30.0,
+        description="timeout of one Triton call (a request of 32 images takes 5-15 s on one loaded CPU core, "
+        "bench/end_to_end.py)",
+    )
     triton_timeout_strikes: int = Field(
         3,
         description="a post whose request times out alone this many times, while Triton answers a probe, is a dead "
@@ -76,7 +80,13 @@ class Settings(BaseSettings):
         256, description="posts taken from Kafka per micro-batch (bench: 256 gave 1.8x the posts/s of 64)"
     )
     max_wait_s: float = Field(0.05, description="longest wait to fill a micro-batch")
-    max_inflight: int = Field(4, description="Triton requests in flight per micro-batch (back-pressure)")
+    max_inflight: int = Field(4, description="Triton requests in flight per worker (back-pressure)")
+    max_image_inflight: int = Field(
+        2,
+        ge=1,
+        description="of those, requests with images (each up to the image ensembles' max batch): more only queue in "
+        "Triton and run past the timeout on a CPU server (bench/end_to_end.py)",
+    )
     agent_concurrency: int = Field(
         2,
         description="micro-batches processed at once per worker (taken in offset order by one actor, committed in "

@@ -198,6 +198,42 @@ def test_a_request_that_times_out_is_split_until_it_passes():
     assert client.timeouts[0] == 10 and all(n <= 3 for _, n in client.calls)
 
 
+def test_a_timeout_sends_no_more_work_until_triton_answers_a_probe():
+    # Triton busy for everyone: its queue holds more than a deadline of work (the split layout of the end-to-end
+    # benchmark). Splitting at once would add requests to that queue; the worker waits on a one-post probe instead.
+    log = []
+
+    def slow(combo, arrays):
+        n = len(next(iter(arrays.values())))
+        log.append(n)
+        return len(log) <= 4  # the 10-post request and the next three probes time out
+
+    out, dead = records(run([{"id": str(i), "text": "happy"} for i in range(10)], FakeClient(slow=slow)))
+    assert len(out) == 10 and not dead
+    assert log[:5] == [10, 1, 1, 1, 1]  # only probes until one passed; no half of the request meanwhile
+    assert log[5:] == [5, 5]  # then the halves (each post's turn again, no strike counted against it)
+
+
+def test_image_requests_in_flight_are_capped_apart_from_the_others():
+    active, peak = {"image": 0, "all": 0}, {"image": 0, "all": 0}
+
+    class Tracking(FakeClient):
+        async def infer(self, combo, arrays):
+            kinds = ("image", "all") if "image" in arrays else ("all",)
+            for k in kinds:
+                active[k] += 1
+                peak[k] = max(peak[k], active[k])
+            await asyncio.sleep(0.01)
+            for k in kinds:
+                active[k] -= 1
+            return await super().infer(combo, arrays)
+
+    posts = [{"id": f"i{i}", "image_url": "http://x/a.jpg", "text": "happy"} for i in range(8)]
+    posts += [{"id": f"t{i}", "text": "happy"} for i in range(8)]
+    out, _ = records(run(posts, Tracking(max_batch={Combo.parse("image_text"): 1}), max_image_inflight=1))
+    assert len(out) == 16 and peak == {"image": 1, "all": 2}
+
+
 def test_a_post_that_times_out_alone_while_triton_answers_is_a_dead_letter():
     poison = lambda combo, arrays: "text" in arrays and (arrays["text"][:, 1] == 3).any()  # "party" as second word
     client = FakeClient(slow=poison)
