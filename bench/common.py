@@ -99,15 +99,96 @@ def perf_analyzer(
     return float(row["Inferences/Second"]), float(row["p50 latency"]) / 1000
 
 
-def write_result(name: str, data: dict) -> Path:
-    """A benchmark's numbers as artifacts/bench/<name>.json, so runs can be compared."""
-    out = ROOT / "artifacts" / "bench" / f"{name}.json"
+def write_result(name: str, data: dict, out: Path | None = None) -> Path:
+    """A benchmark's numbers as artifacts/bench/<name>.json (or `out`), so runs can be compared."""
+    out = out or ROOT / "artifacts" / "bench" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps({"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **data}, indent=1)
     )
     print(f"results: {out}")
     return out
+
+
+def triton_stats(url: str, prefix: str) -> dict[str, dict[str, int]]:
+    """Triton's own cumulative counters for each model served under `prefix` (name without it -> requests,
+    executions, inferences, and the nanoseconds requests spent queued and computing)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        stats = client.get_inference_statistics("", as_json=True).get("model_stats", [])
+    finally:
+        client.close()
+    out = {}
+    for m in stats:
+        if not m["name"].startswith(prefix):
+            continue
+        inf = m.get("inference_stats", {})
+        total = out.setdefault(m["name"][len(prefix) :], dict.fromkeys(TRITON_COUNTERS, 0))
+        total["requests"] += int(inf.get("success", {}).get("count", 0))
+        total["executions"] += int(m.get("execution_count", 0))
+        total["inferences"] += int(m.get("inference_count", 0))
+        for key in ("queue", "compute_input", "compute_infer", "compute_output"):
+            total[f"{key}_ns"] += int(inf.get(key, {}).get("ns", 0))
+    return out
+
+
+TRITON_COUNTERS = (
+    "requests",
+    "executions",
+    "inferences",
+    "queue_ns",
+    "compute_input_ns",
+    "compute_infer_ns",
+    "compute_output_ns",
+)
+
+
+def triton_breakdown(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """Per model between two `triton_stats` snapshots: requests, executions, mean batch (inferences per
+    execution), and per request the mean ms it queued and computed (input + infer + output of the execution it was
+    part of: Triton sums those per request)."""
+    out = {}
+    for name, a in after.items():
+        d = {k: a[k] - before.get(name, {}).get(k, 0) for k in TRITON_COUNTERS}
+        if not d["requests"]:
+            continue
+        compute = d["compute_input_ns"] + d["compute_infer_ns"] + d["compute_output_ns"]
+        out[name] = {
+            "requests": d["requests"],
+            "executions": d["executions"],
+            "mean_batch": d["inferences"] / max(1, d["executions"]),
+            "queue_ms_per_request": d["queue_ns"] / 1e6 / d["requests"],
+            "compute_ms_per_request": compute / 1e6 / d["requests"],
+            "compute_s": compute / 1e9,
+        }
+    return out
+
+
+REPEATS = 3  # every benchmark the README quotes runs this many times in one invocation (--repeat)
+WIDE = 0.20  # a figure whose spread, (max - min) / median, is wider than this says so
+
+
+def repeated(runs: list):
+    """Runs of one measurement, each the same nested structure, folded into one: every number becomes
+    {"median", "min", "max", "spread", "runs"} (spread = (max - min) / |median|); dicts are folded key by key
+    (keys every run has); anything else is the first run's."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: repeated([r[k] for r in runs]) for k in first if all(isinstance(r, dict) and k in r for r in runs)}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        vals = [float(r) for r in runs]
+        med = float(np.median(vals))
+        spread = (max(vals) - min(vals)) / abs(med) if med else float("nan")
+        return {"median": med, "min": min(vals), "max": max(vals), "spread": spread, "runs": vals}
+    return first
+
+
+def stat(s: dict, digits: int = 1) -> str:
+    """`median (min-max)` of a `repeated` number, with a `!` after it when its spread is wider than WIDE."""
+    text = f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+    return text + ("!" if s["spread"] > WIDE else "")
 
 
 def pct(values, q: float) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -41,9 +42,21 @@ from model.imaging import decode_image
 from stream.demo import QuietHandler, wait_assigned
 from stream.kafka_admin import ensure_topics
 from stream.pipeline import text_tensor
+from stream.settings import Settings
 from stream.triton_client import EmotionClient
 
-from .common import pct, random_bundle, serve, unserve, write_result
+from .common import (
+    REPEATS,
+    pct,
+    random_bundle,
+    repeated,
+    serve,
+    stat,
+    triton_breakdown,
+    triton_stats,
+    unserve,
+    write_result,
+)
 from .cpus import LAYOUTS, cpu_seconds, layout, stack_groups
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +78,20 @@ PARTITIONS = 4  # of each benchmark topic
 IMAGE_BATCH, BATCH = 32, 256  # the export's max batch sizes (image ensembles, others)
 
 
+class TimedHandler(QuietHandler):
+    """Counts the image server's requests and the seconds it spent answering them (`served` is shared)."""
+
+    served = {"requests": 0, "seconds": 0.0}
+    lock = threading.Lock()
+
+    def do_GET(self):
+        t0 = time.perf_counter()
+        super().do_GET()
+        with self.lock:
+            self.served["requests"] += 1
+            self.served["seconds"] += time.perf_counter() - t0
+
+
 def image_server(n: int = 24) -> tuple[str, ThreadingHTTPServer, Path]:
     """JPEGs of 640-1600 px (cut from the photos scikit-image ships), served on loopback."""
     from model.demo_data import photos
@@ -74,7 +101,7 @@ def image_server(n: int = 24) -> tuple[str, ThreadingHTTPServer, Path]:
         w = rng.randint(640, 1600)
         h = int(w * rng.uniform(0.6, 1.0))
         pics[i % len(pics)].resize((w, h)).save(d / f"{i}.jpg", quality=85)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(d)))
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(TimedHandler, directory=str(d)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{srv.server_address[1]}", srv, d
 
@@ -131,9 +158,10 @@ async def raw_triton(
     images: Path,
     inflight: int,
     rounds: int = 1,
-) -> float:
+) -> dict:
     """Posts/s of the client alone replaying `reqs` (inputs pre-encoded as the worker encodes them: the bundle's
-    tokenizer, text cut to `text_tensor`'s length; `inflight` requests at a time)."""
+    tokenizer, text cut to `text_tensor`'s length; `inflight` requests at a time), and Triton's own breakdown of
+    the replay (`triton_breakdown`)."""
     decoded = {p.name: decode_image(p.read_bytes(), 224) for p in images.glob("*.jpg")}
     encoded = []
     for combo, ps in reqs:
@@ -148,31 +176,44 @@ async def raw_triton(
         encoded.append((combo, arrays, len(ps)))
     client = EmotionClient(url, prefix=prefix, timeout_s=300)
     await client.infer(*encoded[0][:2])  # warm-up
-    sem, done = asyncio.Semaphore(inflight), 0
+    # the worker's caps: `inflight` requests, of which at most EMOSTREAM_MAX_IMAGE_INFLIGHT's default with images
+    sem, images_sem, done = asyncio.Semaphore(inflight), asyncio.Semaphore(Settings().max_image_inflight), 0
 
     async def one(combo, arrays, n):
         nonlocal done
-        async with sem:
+        async with images_sem if combo.has_image else contextlib.nullcontext(), sem:
             await client.infer(combo, arrays)
             done += n
 
-    t0 = time.perf_counter()
+    before, t0 = triton_stats(url, prefix), time.perf_counter()
     for _ in range(rounds):
         await asyncio.gather(*(one(*e) for e in encoded))
     rate = done / (time.perf_counter() - t0)
     await client.close()
-    return rate
+    return {"posts_per_s": rate, "triton": triton_breakdown(before, triton_stats(url, prefix))}
 
 
-def _metric(port: int, name: str) -> dict[str, float]:
+def _metric(port: int, name: str, label: str = "stage") -> dict[str, float]:
+    """The samples of one metric of the worker, summed by one label (value -> sum; "" when it has none)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return {
-        s.labels.get("stage", ""): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-        if s.name == name
-    }
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name:
+                out[s.labels.get(label, "")] = out.get(s.labels.get(label, ""), 0.0) + s.value
+    return out
+
+
+def diagnosis(run: dict) -> str:
+    """One line per Triton model of a run: requests, mean batch, queue and compute ms (the breakdown asked for when
+    a row's ratio falls)."""
+    return "\n".join(
+        f"{'':16s} triton {name:22s} {t['requests']:6d} req | batch {t['mean_batch']:5.1f} | queue "
+        f"{t['queue_ms_per_request']:7.1f} ms/req | compute {t['compute_ms_per_request']:7.1f} ms/req"
+        for name, t in sorted(run["triton"].items())
+        if not name.startswith("emotion_")  # ensembles: their time is their steps'
+    )
 
 
 def _assigned(worker: subprocess.Popen, port: int) -> float:
@@ -193,7 +234,7 @@ def run_worker(
     of each paced list (produced at its rate), and the stage shares."""
     uid = uuid.uuid4().hex[:6]
     topics = {"posts": f"bposts-{uid}", "out": f"bout-{uid}", "dlq": f"bdlq-{uid}"}
-    bootstrap = stack_env["EMOSTREAM_KAFKA_BOOTSTRAP"]
+    bootstrap, triton_url = stack_env["EMOSTREAM_KAFKA_BOOTSTRAP"], stack_env["EMOSTREAM_TRITON_GRPC_URL"]
     ensure_topics(bootstrap, list(topics.values()), PARTITIONS)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     for p in backlog:
@@ -231,7 +272,7 @@ def run_worker(
     try:
         started = _assigned(worker, port)  # the clock starts when the worker owns its partitions
         groups = {**stack_groups(), "worker": worker.pid, "benchmark": os.getpgid(0)}
-        cpu0 = cpu_seconds(groups)
+        cpu0, triton0, served0 = cpu_seconds(groups), triton_stats(triton_url, prefix), dict(TimedHandler.served)
         deadline = time.monotonic() + 900
         # done = the backlog's records are in the output topics; only their end offsets are read meanwhile, so the
         # benchmark takes no CPU from the system it measures (the records are read afterwards, for their times)
@@ -239,16 +280,29 @@ def run_worker(
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}")
             time.sleep(0.1)
-        cpu1 = cpu_seconds(groups)
+        cpu1, triton1, served1 = cpu_seconds(groups), triton_stats(triton_url, prefix), dict(TimedHandler.served)
         cpu = {k: v - cpu0[k] for k, v in cpu1.items()}
+        images = served1["requests"] - served0["requests"]
         times = []
         while len(times) < len(backlog) and time.monotonic() < deadline:
             times += [m.timestamp / 1000 for m in consumer]
         rate = len(times) / (max(times) - started) if times else float("nan")
         stages = _metric(port, "emostream_stage_seconds_total")
+        sizes = (
+            _metric(port, "emostream_triton_batch_size_sum")[""],
+            _metric(port, "emostream_triton_batch_size_count")[""],
+        )
         out = {
             "posts_per_s": rate,
             "n": len(times),
+            "triton": triton_breakdown(triton0, triton1),
+            "triton_timeouts": sum(_metric(port, "emostream_triton_timeouts_total", "head").values()),
+            "worker_mean_request_posts": sizes[0] / max(1, sizes[1]),
+            "stage_seconds_per_post": {k: v / max(1, len(times)) for k, v in stages.items()},
+            "image_server": {
+                "requests": images,
+                "ms_per_request": 1000 * (served1["seconds"] - served0["seconds"]) / max(1, images),
+            },
             # CPU ms per post of each process group while the worker drained the backlog
             "cpu_ms_per_post": {k: 1000 * v / max(1, len(times)) for k, v in cpu.items()},
             "worker_cpu_ms_per_post": 1000 * cpu["worker"] / max(1, len(times)),
@@ -276,23 +330,45 @@ def run_worker(
         worker.wait(30)
 
 
-def run_stream(mix: str, n: int, concurrency: list[int], ctx: dict) -> dict:
+def run_stream(mix: str, n: int, concurrency: list[int], ctx: dict, repeat: int) -> dict:
+    """`repeat` rounds of one stream in the current CPU layout, folded into medians and spreads (`repeated`)."""
+    row = repeated([one_round(mix, n, concurrency, ctx) for _ in range(repeat)])
+    for name, r in row["runs"].items():
+        print(
+            f"{ctx['layout']:6s} {mix:9s} {name:26s} | MEDIAN (MIN-MAX) OF {repeat}: {stat(r['posts_per_s'])} posts/s"
+            f" | raw {stat(r['raw_triton_posts_per_s'])} | e2e/raw {stat(r['e2e_over_raw'], 2)} | p50/p99 ms at 50%"
+            f" {r['50%']['p50_ms']['median']:.0f} / {r['50%']['p99_ms']['median']:.0f}, at 90% "
+            f"{r['90%']['p50_ms']['median']:.0f} / {r['90%']['p99_ms']['median']:.0f}",
+            flush=True,
+        )
+    return row
+
+
+def one_round(mix: str, n: int, concurrency: list[int], ctx: dict) -> dict:
     """One stream in the current CPU layout: raw Triton, the worker at each agent concurrency (and per message for
     text+tags), each against raw Triton measured just before it."""
     base, images, url, prefix, info = ctx["base"], ctx["images"], ctx["url"], ctx["prefix"], ctx["info"]
     backlog = posts(mix, n, base, f"bulk-{mix}")
     raw = asyncio.run(raw_triton(url, prefix, info, requests_of(backlog, 256), images, 4))
-    row = {"raw_triton_posts_per_s": raw, "runs": {}}
+    row = {"raw_triton_posts_per_s": raw["posts_per_s"], "raw_triton": raw["triton"], "runs": {}}
+    print(
+        f"{ctx['layout']:6s} {mix:9s} {'raw Triton replay':26s} | {'':8s} | {raw['posts_per_s']:10.1f}\n"
+        + diagnosis(raw)
+    )
     modes = [(f"micro-batch, concurrency {c}", {"EMOSTREAM_AGENT_CONCURRENCY": str(c)}) for c in concurrency]
     if mix == "text_tags":
         modes.append(("per message", {"EMOSTREAM_MAX_BATCH": "1", "EMOSTREAM_MAX_INFLIGHT": "1"}))
     for name, settings in modes:
         per_message = name == "per message"
         b = backlog[: max(200, n // 10)] if per_message else backlog
-        paced_n = max(20, min(len(b) // 4, 300))
+        paced_n = max(20, min(len(b) // 4, 150))
         paced = {f"{s}%": posts(mix, paced_n, base, f"paced{s}-{mix}-{len(row['runs'])}", seed=s) for s in (50, 90)}
         r = run_worker(ctx["stack_env"], ctx["bundle"], prefix, b, paced, settings)
-        reference = raw if not per_message else asyncio.run(raw_triton(url, prefix, info, requests_of(b, 1), images, 1))
+        if per_message:
+            alone = asyncio.run(raw_triton(url, prefix, info, requests_of(b, 1), images, 1))
+            reference, r["raw_triton"] = alone["posts_per_s"], alone["triton"]
+        else:
+            reference = raw["posts_per_s"]
         r["raw_triton_posts_per_s"], r["e2e_over_raw"] = reference, r["posts_per_s"] / reference
         row["runs"][name] = r
         shares = " ".join(f"{k} {v:.0%}" for k, v in sorted(r["stage_share"].items(), key=lambda kv: -kv[1]))
@@ -300,7 +376,10 @@ def run_stream(mix: str, n: int, concurrency: list[int], ctx: dict) -> dict:
             f"{ctx['layout']:6s} {mix:9s} {name:26s} | {r['posts_per_s']:8.1f} | {reference:10.1f} | "
             f"{r['e2e_over_raw']:7.2f} | {r['50%']['p50_ms']:8.0f} / {r['50%']['p99_ms']:6.0f} | "
             f"{r['90%']['p50_ms']:5.0f} / {r['90%']['p99_ms']:5.0f} | {shares}\n{'':16s} CPU ms/post: "
-            + " ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms_per_post"].items()),
+            + " ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms_per_post"].items())
+            + f"\n{'':16s} worker requests of {r['worker_mean_request_posts']:.1f} posts, "
+            f"{r['triton_timeouts']:.0f} timed out; image server "
+            f"{r['image_server']['requests']} GETs, {r['image_server']['ms_per_request']:.1f} ms each\n" + diagnosis(r),
             flush=True,
         )
     if "per message" in row["runs"]:
@@ -314,12 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=list(MIXES), nargs="*", help="these streams only")
     ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
-    ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 2], help="worker agent concurrency values to run")
+    ap.add_argument("--concurrency", type=int, nargs="*", default=[2], help="worker agent concurrency values to run")
     ap.add_argument("--cpus", choices=LAYOUTS, nargs="*", default=list(LAYOUTS), help="CPU layouts (bench/cpus.py)")
+    ap.add_argument("--repeat", type=int, default=REPEATS, help="rounds of each stream, folded into median and spread")
+    ap.add_argument("--json", type=Path, help="where the results go (default: artifacts/bench/end_to_end.json)")
     args = ap.parse_args(argv)
     scale = 0.2 if args.quick else 1.0
-    # a backlog of 15-30 s of work per stream, so the start (assignment, the first micro-batch) weighs little
-    counts = {"text_tags": int(20000 * scale), "image": int(600 * scale), "mixed": int(3000 * scale)}
+    # a backlog of 15-90 s of work per stream, so the start (assignment, the first micro-batch) weighs little
+    counts = {"text_tags": int(12000 * scale), "image": int(240 * scale), "mixed": int(1000 * scale)}
     bundle = random_bundle(224, n_words=len(WORDS) + 2)
     prefix = f"e2e{uuid.uuid4().hex[:6]}_"
     cfg = serve(bundle, prefix, list(COMBOS))
@@ -342,12 +423,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.cpus:
             with layout(name) as cores:
                 ctx["layout"] = name
-                streams = {mix: run_stream(mix, counts[mix], args.concurrency, ctx) for mix in args.only or MIXES}
+                streams = {
+                    mix: run_stream(mix, counts[mix], args.concurrency, ctx, args.repeat) for mix in args.only or MIXES
+                }
                 results["layouts"][name] = {"cores": cores, "streams": streams}
     finally:
         srv.shutdown()
         unserve(prefix)
-    write_result("end_to_end", results)
+    write_result("end_to_end", {"repeat": args.repeat, **results}, args.json)
     return 0
 
 

@@ -20,7 +20,7 @@ from contracts.combos import COMBOS, Combo
 from stream.triton_client import EmotionClient
 
 from . import end_to_end
-from .common import perf_analyzer, random_bundle, serve, unserve, write_result
+from .common import perf_analyzer, random_bundle, serve, stat, unserve, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = Combo.parse("image")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b:5d} | {pa:19.1f} {pa_ms:7.1f} | {own:16.1f} {own_ms:7.1f} | {own / pa:6.2f}", flush=True)
     finally:
         unserve(prefix)
-    e2e = ["--only", "mixed", "--concurrency", "1", "--cpus", "shared"] + (["--quick"] if args.quick else [])
+    e2e = ["--only", "mixed", "--cpus", "shared"] + (["--quick", "--repeat", "1"] if args.quick else [])
     end_to_end.main(e2e)
     report = {
         "device": device,
@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     run = next(iter(mixed["runs"].values()))
     md += [
         "",
-        f"Mixed stream end to end: {run['posts_per_s']:.1f} posts/s, raw Triton {mixed['raw_triton_posts_per_s']:.1f}, "
-        f"ratio {run['e2e_over_raw']:.2f}; p99 at 50 % load {run['50%']['p99_ms']:.0f} ms.",
+        f"Mixed stream end to end (median, min-max of {report['end_to_end']['repeat']}): "
+        f"{stat(run['posts_per_s'])} posts/s, raw Triton {stat(run['raw_triton_posts_per_s'])}, "
+        f"ratio {stat(run['e2e_over_raw'], 2)}; p99 at 50 % load {run['50%']['p99_ms']['median']:.0f} ms.",
     ]
     (ROOT / "artifacts" / "bench" / "gpu.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
