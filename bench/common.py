@@ -185,6 +185,13 @@ def repeated(runs: list):
     return first
 
 
+def add_repeat(ap) -> None:
+    """The `--repeat` option every benchmark the README quotes takes."""
+    ap.add_argument(
+        "--repeat", type=int, default=REPEATS, help="rounds side by side in this run, folded into median and min-max"
+    )
+
+
 def stat(s: dict, digits: int = 1) -> str:
     """`median (min-max)` of a `repeated` number, with a `!` after it when its spread is wider than WIDE."""
     text = f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"

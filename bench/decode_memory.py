@@ -3,7 +3,10 @@ model/imaging.py's DECODE_COST and the worker's RSS bound). Each decode runs in 
 is measured at two sizes; the linear fit (bytes per pixel + fixed) predicts the peak of the largest image the decode
 budget lets through, which must stay within the budget. Noise images (incompressible: no decoder shortcut).
 
-python -m bench.decode_memory [--megapixels 4 16]   (exit status 1 when a mode's peak at its cap exceeds the budget)
+Each peak is the median of --repeat fresh processes (3).
+
+python -m bench.decode_memory [--megapixels 4 16] [--repeat 3]
+(exit status 1 when a mode's peak at its cap exceeds the budget)
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from PIL import Image, ImageFile
 
 from model.imaging import DECODE_BUDGET, decode_cost, max_pixels
 
-from .common import write_result
+from .common import add_repeat, repeated, write_result
 
 PROBE = """
 import sys
@@ -126,21 +129,26 @@ def _peak_kib(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--megapixels", type=float, nargs=2, default=(4, 16), help="the two sizes measured")
+    add_repeat(ap)
     args = ap.parse_args(argv)
     sides = [int((mp * 1e6) ** 0.5) for mp in args.megapixels]
     folder = Path(tempfile.mkdtemp())
     peaks: dict[str, list] = {}
+    spreads: list[float] = []
     for side in sides:
         for name, data in samples(side).items():
             path = folder / "x.img"
             path.write_bytes(data)
             with Image.open(io.BytesIO(data)) as img:
                 cost = decode_cost(img)
-            peaks.setdefault(name, []).append((side * side, _peak_kib(path) * 1024, cost))
+            runs = repeated([_peak_kib(path) * 1024 for _ in range(args.repeat)])  # a fresh process each
+            spreads.append(runs["spread"])
+            peaks.setdefault(name, []).append((side * side, runs["median"], cost))
     budget = DECODE_BUDGET
     print(
-        f"peak RSS growth of one decode to 224x224, at {' and '.join(f'{mp:g}' for mp in args.megapixels)} MP; "
-        f"linear fit; the cap {budget / 2**20:.0f} MiB gives and the predicted peak there"
+        f"peak RSS growth of one decode to 224x224 (median of {args.repeat}), at "
+        f"{' and '.join(f'{mp:g}' for mp in args.megapixels)} MP; linear fit; the cap {budget / 2**20:.0f} MiB gives "
+        f"and the predicted peak there; widest spread of a peak: {max(spreads):.1%}"
     )
     print(
         f"  {'format and mode':28s} {'bytes/px':>8s} {'fixed MiB':>9s} {'budgeted':>8s} {'cap MP':>7s} {'at cap':>7s}"
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name:28s} {slope:8.2f} {fixed / 2**20:9.1f} {cost:8.2f} {cap / 1e6:7.1f} {at_cap / 2**20:7.1f}{flag}",
             flush=True,
         )
-    write_result("decode_memory", result)
+    write_result("decode_memory", {"repeat": args.repeat, "widest_peak_spread": max(spreads), "modes": result})
     return 0 if all(r["within_budget"] for r in result.values()) else 1
 
 

@@ -1,4 +1,5 @@
-"""End-to-end worker throughput and latency on the local stack, one run, every number side by side:
+"""End-to-end worker throughput and latency on the local stack, every number side by side in one run, each stream
+repeated --repeat times (3) and folded into median (min-max):
 
 - streams: text+tags posts, image posts, and a seeded mixed stream (40 % text+tags, 20 % image+text+tags,
   15 % image+text, 10 % text, 5 % image, 5 % tags, 5 % text with an image URL that fails), images served by a local
@@ -7,9 +8,12 @@
   combination, same request sizes, same requests in flight), inputs pre-encoded; the end-to-end / raw ratio;
 - the worker on a backlog (its maximum rate), then paced at 50 % and 90 % of it (p50 / p99 of `latency_ms`);
 - per message (one request per post) for text+tags: the pattern of Triton's Kafka tutorial;
-- each stage's share of the worker's time (emostream_stage_seconds_total).
+- each stage's share of the worker's time (emostream_stage_seconds_total);
+- what explains a ratio: Triton's own statistics per model (requests, mean batch, ms queued and computing per
+  request), the worker's request sizes and timeouts, the image server's time per GET.
 
-python -m bench.end_to_end [--only mixed] [--quick]      (results: artifacts/bench/end_to_end.json)
+python -m bench.end_to_end [--only mixed] [--cpus split] [--quick] [--repeat 3]
+(results: artifacts/bench/end_to_end.json)
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from stream.settings import Settings
 from stream.triton_client import EmotionClient
 
 from .common import (
-    REPEATS,
+    add_repeat,
     pct,
     random_bundle,
     repeated,
@@ -395,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
     ap.add_argument("--concurrency", type=int, nargs="*", default=[2], help="worker agent concurrency values to run")
     ap.add_argument("--cpus", choices=LAYOUTS, nargs="*", default=list(LAYOUTS), help="CPU layouts (bench/cpus.py)")
-    ap.add_argument("--repeat", type=int, default=REPEATS, help="rounds of each stream, folded into median and spread")
+    add_repeat(ap)
     ap.add_argument("--json", type=Path, help="where the results go (default: artifacts/bench/end_to_end.json)")
     args = ap.parse_args(argv)
     scale = 0.2 if args.quick else 1.0

@@ -1,8 +1,12 @@
 """Training examples/s with a frozen (cached features) vs a fine-tuned DenseNet, and PyTorch inference posts/s per head,
-measured in one run on this machine with random weights (speed does not depend on them)."""
+measured in one run on this machine with random weights (speed does not depend on them); median (min-max) of --repeat
+rounds (3).
+
+python -m bench.model_speed [--repeat 3]      (results: artifacts/bench/model_speed.json)"""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -12,7 +16,7 @@ from model.architecture import EmotionNet
 from model.config import ModelConfig
 from model.loss import multitask_loss
 
-from .common import write_result
+from .common import add_repeat, repeated, stat, write_result
 
 
 def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags"):
@@ -55,35 +59,43 @@ def infer_rate(net: EmotionNet, cfg: ModelConfig, combo: str, n: int = 32, reps:
     return reps * n / (time.perf_counter() - t0)
 
 
+def measure(net: EmotionNet, cfg: ModelConfig) -> dict:
+    """One round: training rates (frozen, fine-tuned) and inference posts/s of every head."""
+    frozen = train_rate(net, cfg, frozen=True, steps=10)
+    tuned = train_rate(net, cfg, frozen=False, steps=1, n=16)
+    heads = {c: infer_rate(net, cfg, c, reps=2 if "image" in c else 20) for c in COMBO_NAMES}
+    print(
+        f"  round: frozen {frozen:.1f}, fine-tuned {tuned:.2f}, " + ", ".join(f"{c} {v:.1f}" for c, v in heads.items())
+    )
+    return {
+        "train_frozen_examples_per_s": frozen,
+        "train_finetune_examples_per_s": tuned,
+        "frozen_over_finetune": frozen / tuned,
+        "inference_posts_per_s": heads,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_repeat(ap)
+    args = ap.parse_args(argv)
     torch.manual_seed(0)
     cfg = ModelConfig(n_words=5000, n_tags=2000, image_size=224)
     net = EmotionNet(cfg)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, image 224x224, "
-        "batch 64 (train) / 32 (inference)"
+        f"batch 64 (train) / 32 (inference), {args.repeat} rounds"
     )
-    frozen = train_rate(net, cfg, frozen=True, steps=10)
-    tuned = train_rate(net, cfg, frozen=False, steps=1, n=16)
+    r = repeated([measure(net, cfg) for _ in range(args.repeat)])
     print(
-        f"training, trimodal examples/s: frozen backbone (cached features) {frozen:8.1f} | "
-        f"fine-tuned DenseNet {tuned:6.2f} "
-        f"| ratio {frozen / tuned:.0f}x"
+        f"training, trimodal examples/s, median (min-max): frozen backbone (cached features) "
+        f"{stat(r['train_frozen_examples_per_s'])} | fine-tuned DenseNet {stat(r['train_finetune_examples_per_s'], 2)} "
+        f"| ratio {stat(r['frozen_over_finetune'], 0)}x"
     )
-    print("inference posts/s per head (PyTorch, CPU):")
-    heads = {}
-    for combo in COMBO_NAMES:
-        heads[combo] = infer_rate(net, cfg, combo, reps=2 if "image" in combo else 20)
-        print(f"  {combo:16s} {heads[combo]:9.1f}")
-    write_result(
-        "model_speed",
-        {
-            "threads": torch.get_num_threads(),
-            "train_frozen_examples_per_s": frozen,
-            "train_finetune_examples_per_s": tuned,
-            "inference_posts_per_s": heads,
-        },
-    )
+    print("inference posts/s per head (PyTorch, CPU), median (min-max):")
+    for combo, v in r["inference_posts_per_s"].items():
+        print(f"  {combo:16s} {stat(v)}")
+    write_result("model_speed", {"threads": torch.get_num_threads(), "repeat": args.repeat, **r})
     return 0
 
 

@@ -1,7 +1,9 @@
 """Redis memory per labelled post: the aggregator's scripts applied to N distinct posts on a fresh redis-server,
 bytes per post from INFO memory, and which keys hold them (the `seen` markers dominate; their TTL bounds them).
 
-python -m bench.redis_memory [--posts 100000]
+Each of --repeat rounds (3) on its own fresh server; median (min-max).
+
+python -m bench.redis_memory [--posts 100000] [--repeat 3]      (results: artifacts/bench/redis_memory.json)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contracts.labels import EMOTIONS
 from stream.aggregates import Aggregates, LabelledPost
 from stream.settings import Settings
 
-from .common import write_result
+from .common import add_repeat, repeated, stat, write_result
 
 
 def _post(i: int, rng: random.Random) -> LabelledPost:
@@ -51,10 +53,8 @@ async def _fill(port: int, n: int) -> None:
     await client.aclose()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--posts", type=int, default=100_000)
-    args = ap.parse_args(argv)
+def measure(posts: int) -> dict:
+    """One round on a fresh redis-server: `posts` distinct labelled posts applied by the aggregator's scripts."""
     from tests.helpers.services import free_port
 
     port, d = free_port(), tempfile.mkdtemp()
@@ -72,27 +72,36 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
         before = r.info("memory")["used_memory"]
         t0 = time.perf_counter()
-        asyncio.run(_fill(port, args.posts))
+        asyncio.run(_fill(port, posts))
         seconds = time.perf_counter() - t0
         used = r.info("memory")["used_memory"] - before
-        s = Settings()
-        seen_bytes = sum(r.memory_usage(k) or 0 for k in r.scan_iter(match=f"{s.redis_prefix}seen:*", count=1000))
-        result = {
-            "posts": args.posts,
-            "bytes_per_post": used / args.posts,
-            "seen_bytes_per_post": seen_bytes / args.posts,
+        prefix = Settings().redis_prefix
+        seen_bytes = sum(r.memory_usage(k) or 0 for k in r.scan_iter(match=f"{prefix}seen:*", count=1000))
+        out = {
+            "bytes_per_post": used / posts,
+            "seen_bytes_per_post": seen_bytes / posts,
             "keys": r.dbsize(),
-            "posts_per_s": args.posts / seconds,
-            "seen_ttl_s": s.seen_ttl_s,
+            "posts_per_s": posts / seconds,
         }
-        print(
-            f"{args.posts} posts: {used / args.posts:.0f} bytes/post in Redis "
-            f"({seen_bytes / args.posts:.0f} of them in seen markers, TTL {s.seen_ttl_s} s), {r.dbsize()} keys; "
-            f"applied at {args.posts / seconds:.0f} posts/s"
-        )
-        write_result("redis_memory", result)
+        print(f"  round: {out['bytes_per_post']:.0f} bytes/post, applied at {out['posts_per_s']:.0f}/s", flush=True)
+        return out
     finally:
         proc.terminate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--posts", type=int, default=100_000)
+    add_repeat(ap)
+    args = ap.parse_args(argv)
+    r = repeated([measure(args.posts) for _ in range(args.repeat)])
+    ttl = Settings().seen_ttl_s
+    print(
+        f"{args.posts} posts, median (min-max) of {args.repeat}: {stat(r['bytes_per_post'], 0)} bytes/post in Redis "
+        f"({stat(r['seen_bytes_per_post'], 0)} of them in seen markers, TTL {ttl} s), {r['keys']['median']:.0f} keys; "
+        f"applied at {stat(r['posts_per_s'], 0)} posts/s"
+    )
+    write_result("redis_memory", {"posts": args.posts, "seen_ttl_s": ttl, "repeat": args.repeat, **r})
     return 0
 
 
