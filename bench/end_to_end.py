@@ -197,15 +197,19 @@ async def raw_triton(
     return {"posts_per_s": rate, "triton": triton_breakdown(before, triton_stats(url, prefix))}
 
 
-def _metric(port: int, name: str, label: str = "stage") -> dict[str, float]:
-    """The samples of one metric of the worker, summed by one label (value -> sum; "" when it has none)."""
+def _scrape(port: int) -> list:
+    """Every sample of the worker's /metrics, read once."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
+    return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def _metric(samples: list, name: str, label: str = "stage") -> dict[str, float]:
+    """One metric of a scrape, summed by one label (value -> sum; "" when it has none)."""
     out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            if s.name == name:
-                out[s.labels.get(label, "")] = out.get(s.labels.get(label, ""), 0.0) + s.value
+    for s in samples:
+        if s.name == name:
+            out[s.labels.get(label, "")] = out.get(s.labels.get(label, ""), 0.0) + s.value
     return out
 
 
@@ -291,16 +295,17 @@ def run_worker(
         while len(times) < len(backlog) and time.monotonic() < deadline:
             times += [m.timestamp / 1000 for m in consumer]
         rate = len(times) / (max(times) - started) if times else float("nan")
-        stages = _metric(port, "emostream_stage_seconds_total")
+        samples = _scrape(port)
+        stages = _metric(samples, "emostream_stage_seconds_total")
         sizes = (
-            _metric(port, "emostream_triton_batch_size_sum")[""],
-            _metric(port, "emostream_triton_batch_size_count")[""],
+            _metric(samples, "emostream_triton_batch_size_sum")[""],
+            _metric(samples, "emostream_triton_batch_size_count")[""],
         )
         out = {
             "posts_per_s": rate,
             "n": len(times),
             "triton": triton_breakdown(triton0, triton1),
-            "triton_timeouts": sum(_metric(port, "emostream_triton_timeouts_total", "head").values()),
+            "triton_timeouts": sum(_metric(samples, "emostream_triton_timeouts_total", "head").values()),
             "worker_mean_request_posts": sizes[0] / max(1, sizes[1]),
             "stage_seconds_per_post": {k: v / max(1, len(times)) for k, v in stages.items()},
             "image_server": {
