@@ -60,6 +60,7 @@ def save_bundle(
             "max_tags": prep.tokenizer.max_tags,
             "min_count": train_cfg.min_count,
             "lowercase": True,
+            "social_tokens": prep.tokenizer.social,
         },
         "model_config": prep.model_cfg.model_dump(mode="json"),
         "train_config": train_cfg.model_dump(mode="json"),

@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     patience: int = Field(3, description="epochs without a better validation score before stopping")
     seed: int = 0
     min_count: int = Field(5, description="words/tags seen fewer times in training become <UNK>")
+    social_tokens: bool = Field(
+        True,
+        description="URLs, @mentions, emoticons and emoji become words (model/tokenizer.py; the paper: dropped)",
+    )
     freeze_image: bool = Field(True, description="freeze DenseNet and cache its pooled features (CPU training)")
     image_weights: str = Field(
         "none", description="'none', 'imagenet' (torchvision download) or a path to a state_dict"
@@ -115,6 +119,7 @@ PRESETS: dict[str, dict] = {
         "text_dropout": 0.25,
         "feature_dropout": 0.0,
         "aux_weight": 0.0,
+        "social_tokens": False,
     },
     "default": {},  # the field defaults above
 }

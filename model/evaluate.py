@@ -17,6 +17,7 @@ from .bundle_info import SERVING
 from .data import encode, split_of
 from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
+from .tokenizer import has_emoji
 
 
 def _pct(v: float) -> str:
@@ -80,16 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, default=SERVING, help=f"default: the bundle in service ({SERVING})")
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ap.add_argument(
+        "--subset",
+        default="all",
+        choices=["all", "emoji", "emoji-emoticons"],
+        help="only the texts with an emoji (or an emoji or emoticon)",
+    )
     ap.add_argument("--confusion", type=Path, default=Path("artifacts/confusion.png"))
     args = ap.parse_args(argv)
     b = load_bundle(args.bundle)
     seed = b.meta["train_config"]["seed"]
-    data, _ = encode(
-        split_of(read_manifest(args.manifest), seed=seed)[args.split], b.tokenizer, args.manifest.parent, b.image_size
-    )
+    examples = split_of(read_manifest(args.manifest), seed=seed)[args.split]
+    if args.subset != "all":
+        examples = [e for e in examples if has_emoji(e.text, emoticons=args.subset == "emoji-emoticons")]
+    data, _ = encode(examples, b.tokenizer, args.manifest.parent, b.image_size)
     heads = [c for c in COMBO_NAMES if b.info.trained(Combo.parse(c))]
     metrics = evaluate_heads(b.model, data, heads)
-    print(table(metrics, f"bundle {b.version}, {args.split} split of {args.manifest}"))
+    what = {"all": "", "emoji": "an emoji", "emoji-emoticons": "an emoji or emoticon"}[args.subset]
+    subset = f" (the {len(examples)} with {what})" if what else ""
+    print(table(metrics, f"bundle {b.version}, {args.split} split{subset} of {args.manifest}"))
     labelled = {c: int((data.having(Combo.parse(c).modalities).emotion >= 0).sum()) for c in heads}
     combo = max(labelled, key=lambda c: (labelled[c], len(Combo.parse(c))))  # the head with the most labelled posts
     emo, _ = head_predictions(b.model, data, combo)

@@ -4,6 +4,13 @@ Rules (paper section 4.1): lower-case; at most `max_words` words and `max_tags` 
 words and tags seen fewer than `min_count` times in training become <UNK>. Hashtags written inside a text
 (`#summer`) are split out of it and appended to the post's tags (`split_hashtags`), so tweets train and feed the tag
 heads the way Flickr tags do.
+
+Social tokens (`social`, on in the default training preset, off in `--preset paper`): before the words are cut,
+URLs become `xxurl` and @mentions `xxuser` (as tweet processors do), emoticons (`EMOTICONS`: `:-(`, `<3`, `xD`...)
+become the emoji they stand for (a whole token, or glued to a word's end when it starts with an eye:
+`thanks:)`), and every emoji becomes the words of its Unicode name from the `emoji` package
+(`😭` -> `loudly crying face`), skin tones dropped and ZWJ sequences named as one (`👨‍👩‍👧` -> `family man woman
+girl`), so pretrained word vectors cover them and an emoji-only post has words.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import emoji
+
 PAD, UNK = "<PAD>", "<UNK>"
 PAD_ID, UNK_ID = 0, 1
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
@@ -23,11 +32,69 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _HASHTAG = re.compile(r"(?<![\w&#/])#([^\W_][\w]*)", re.UNICODE)
 
 
-def words(text: str | None) -> list[str]:
-    """Lower-cased words of a text (letters and digits of any script; apostrophes kept inside words)."""
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@/])@\w{1,50}", re.UNICODE)
+_SKIN_TONE = re.compile("[\U0001f3fb-\U0001f3ff]")
+# Western and a few Eastern emoticons -> the emoji they stand for (then named like any emoji). Matched only as a
+# whole token (whitespace or text edge around, trailing punctuation allowed), the last character repeatable (":((").
+EMOTICONS: dict[str, str] = {
+    ":)": "🙂", ":-)": "🙂", "(:": "🙂", "=)": "🙂", ":]": "🙂",
+    ":D": "😃", ":-D": "😃", "=D": "😃", "xD": "😆", "XD": "😆",
+    ";)": "😉", ";-)": "😉",
+    ":(": "🙁", ":-(": "🙁", "):": "🙁", "=(": "🙁", ":[": "🙁",
+    ":'(": "😢", ":'-(": "😢", ";(": "😢", "T_T": "😭", ";_;": "😭",
+    ":P": "😛", ":-P": "😛", ":p": "😛", ":-p": "😛",
+    ":O": "😮", ":-O": "😮", ":o": "😮", "o_O": "😕", "O_o": "😕",
+    ":/": "😕", ":-/": "😕", ":\\": "😕", ":|": "😐", ":-|": "😐", "-_-": "😑",
+    ":*": "😘", ":-*": "😘", "<3": "❤️", "</3": "💔", "^_^": "😊", "^^": "😊",
+    ">:(": "😠", ">:-(": "😠", "D:": "😧",
+}  # fmt: skip
+
+
+def _emoticon_pattern(emoticons) -> str:
+    return "|".join(re.escape(e) + re.escape(e[-1]) + "*" for e in sorted(emoticons, key=len, reverse=True))
+
+
+# a whole token, or glued to the end of a word when it starts with an eye (`thanks:)`; not `(see above):`)
+_EMOTICON = re.compile(
+    rf"(?:(?<!\S)({_emoticon_pattern(EMOTICONS)})|(?<=\w)({_emoticon_pattern(e for e in EMOTICONS if e[0] in ':;=')}))"
+    r"(?=[\s.,!?]|$)"
+)
+
+
+def _emoji_words(chars: str, data: dict) -> str:
+    """':loudly_crying_face:' -> ' loudly crying face '."""
+    return " " + data["en"].strip(":").replace("_", " ") + " "
+
+
+def _emoticon(matched: str) -> str:
+    """The emoji of a matched emoticon whose last character may repeat (':(((' -> 🙁)."""
+    while matched not in EMOTICONS:
+        matched = matched[:-1]
+    return EMOTICONS[matched]
+
+
+def social(text: str) -> str:
+    """URLs -> xxurl, @mentions -> xxuser, emoticons -> emoji, emoji -> the words of their names."""
+    text = _MENTION.sub(" xxuser ", _URL.sub(" xxurl ", text))
+    text = _EMOTICON.sub(lambda m: f" {_emoticon(m.group(1) or m.group(2))} ", text)
+    return emoji.replace_emoji(_SKIN_TONE.sub("", text), replace=_emoji_words)
+
+
+def has_emoji(text: str | None, emoticons: bool = False) -> bool:
+    """Whether a text holds an emoji (or, with `emoticons`, an emoticon): `emostream evaluate --subset`."""
+    if not text:
+        return False
+    return emoji.emoji_count(text) > 0 or (emoticons and _EMOTICON.search(text) is not None)
+
+
+def words(text: str | None, social_tokens: bool = False) -> list[str]:
+    """Lower-cased words of a text (letters and digits of any script; apostrophes kept inside words); with
+    `social_tokens`, URLs, mentions, emoticons and emoji first become words (`social`)."""
     if not text:
         return []
-    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    text = unicodedata.normalize("NFKC", text)
+    return _WORD.findall((social(text) if social_tokens else text).lower())
 
 
 def split_hashtags(text: str | None) -> tuple[str | None, list[str]]:
@@ -86,13 +153,14 @@ class Tokenizer:
     max_words: int = 150
     max_tags: int = 10
     split_hashtags: bool = True
+    social: bool = False  # URLs, mentions, emoticons and emoji as words (module docstring); False in older bundles
 
     def post_tokens(self, text: str | None, tags: Iterable[str] | None) -> tuple[list[str], list[str]]:
         """The words and the tags of a post as the model sees them (hashtags moved from the text to the tags)."""
         if self.split_hashtags:
             text, found = split_hashtags(text)
             tags = [*(tags or ()), *found]
-        return words(text), clean_tags(tags)
+        return words(text, self.social), clean_tags(tags)
 
     def encode_post(self, text: str | None, tags: Iterable[str] | None) -> tuple[list[int] | None, list[int] | None]:
         """(text ids, tag ids) of a post; either is None when the post has no word / no tag."""
@@ -111,11 +179,12 @@ class Tokenizer:
         max_words: int = 150,
         max_tags: int = 10,
         split_hashtags: bool = True,
+        social: bool = False,
         keep_words: frozenset[str] = frozenset(),
     ) -> Tokenizer:
         """Build both vocabularies from training posts (text, tags); only the first max_words/max_tags tokens count.
         Words in `keep_words` (those with a pretrained vector) are kept however rare."""
-        empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags)
+        empty = cls(Vocab(), Vocab(), max_words, max_tags, split_hashtags, social)
         tokens = [empty.post_tokens(text, tags) for text, tags in posts]
         return cls(
             Vocab.build((w[:max_words] for w, _ in tokens), min_count, keep_words),
@@ -123,6 +192,7 @@ class Tokenizer:
             max_words,
             max_tags,
             split_hashtags,
+            social,
         )
 
     def save(self, path: Path) -> None:
@@ -132,6 +202,7 @@ class Tokenizer:
                     "max_words": self.max_words,
                     "max_tags": self.max_tags,
                     "split_hashtags": self.split_hashtags,
+                    "social": self.social,
                     "words": self.words.itos,
                     "tags": self.tags.itos,
                 },
@@ -142,4 +213,11 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Path) -> Tokenizer:
         d = json.loads(Path(path).read_text())
-        return cls(Vocab(d["words"]), Vocab(d["tags"]), d["max_words"], d["max_tags"], d.get("split_hashtags", False))
+        return cls(
+            Vocab(d["words"]),
+            Vocab(d["tags"]),
+            d["max_words"],
+            d["max_tags"],
+            d.get("split_hashtags", False),
+            d.get("social", False),
+        )

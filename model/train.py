@@ -65,7 +65,12 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
     examples = read_manifest(manifest)
     parts = split_of(examples, seed=train_cfg.seed)
     posts = [(e.text, e.tags) for e in parts["train"]]
-    sizes = {"min_count": train_cfg.min_count, "max_words": model_cfg.max_words, "max_tags": model_cfg.max_tags}
+    sizes = {
+        "min_count": train_cfg.min_count,
+        "max_words": model_cfg.max_words,
+        "max_tags": model_cfg.max_tags,
+        "social": train_cfg.social_tokens,
+    }
     tok = Tokenizer.fit(posts, **sizes)
     if train_cfg.word_vectors and train_cfg.rare_words_with_vectors:
         seen = Tokenizer.fit(posts, **{**sizes, "min_count": 1}).words.itos[2:]

@@ -1,6 +1,9 @@
 """Tokenizer edge cases: empty, unicode, hashtags, truncation at 150 words / 10 tags, unknown words, min_count."""
 
-from model.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, split_hashtags, words
+import json
+
+from model.config import TrainConfig
+from model.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, has_emoji, split_hashtags, words
 
 
 def test_words_lowercases_and_splits_unicode():
@@ -61,4 +64,62 @@ def test_save_load_round_trip(tmp_path):
     tok.save(tmp_path / "t.json")
     back = Tokenizer.load(tmp_path / "t.json")
     assert back.words.itos == tok.words.itos and back.tags.itos == tok.tags.itos and back.split_hashtags
+    assert not back.social  # fitted without: kept without
     assert back.encode_post(None, ["émoji🙂"]) == tok.encode_post(None, ["émoji🙂"]) != (None, [UNK_ID] + [PAD_ID] * 9)
+
+
+def test_paper_tokenizer_drops_emoji_and_emoticons():
+    assert words("😢😢 :-( so sad 😭") == ["so", "sad"]
+    assert words("😭😭😭") == []
+
+
+def test_social_tokens_name_emoji_and_emoticons():
+    assert words("😢 :-( so sad 😭 #x", social_tokens=True) == [
+        *("crying", "face", "slightly", "frowning", "face", "so", "sad", "loudly", "crying", "face", "x"),
+    ]
+    assert words("😭😭", social_tokens=True) == ["loudly", "crying", "face"] * 2  # an emoji-only text has words
+    # skin tones dropped, a ZWJ sequence named as one, a variation selector ignored
+    assert words("👍🏽 👍 👨‍👩‍👧 ❤️ ❤", social_tokens=True) == [
+        *("thumbs", "up", "thumbs", "up", "family", "man", "woman", "girl", "red", "heart", "red", "heart"),
+    ]
+    # emoticons: whole tokens, repeated mouths, glued to a word's end when they start with an eye; not in paths,
+    # times, URLs or a closing bracket followed by a colon
+    assert words("thanks:) :((( <3 xD", social_tokens=True) == [
+        *("thanks", "slightly", "smiling", "face", "slightly", "frowning", "face", "red", "heart"),
+        *("grinning", "squinting", "face"),
+    ]
+    assert words("C:/dir at 10:30 (see above): ok", social_tokens=True) == [
+        *("c", "dir", "at", "10", "30", "see", "above", "ok"),
+    ]
+
+
+def test_social_tokens_normalise_urls_and_mentions():
+    assert words("@Bob look https://x.com/a:/b?q=1 www.y.org/:( mail a@b.c", social_tokens=True) == [
+        *("xxuser", "look", "xxurl", "xxurl", "mail", "a", "b", "c"),
+    ]
+
+
+def test_social_tokenizer_round_trips_and_encodes_an_emoji_only_post(tmp_path):
+    tok = Tokenizer.fit([("so sad 😭", None)] * 5, min_count=5, social=True)
+    assert {"loudly", "crying", "face", "sad"} <= tok.words.stoi.keys()
+    tok.save(tmp_path / "t.json")
+    back = Tokenizer.load(tmp_path / "t.json")
+    assert back.social and json.loads((tmp_path / "t.json").read_text())["social"] is True
+    text, _ = back.encode_post("😭", None)
+    assert text[:3] == [tok.words.stoi[w] for w in ("loudly", "crying", "face")]
+
+
+def test_old_tokenizer_files_keep_the_paper_tokenizer(tmp_path):
+    (tmp_path / "t.json").write_text(
+        json.dumps({"max_words": 5, "max_tags": 2, "words": ["<PAD>", "<UNK>"], "tags": ["<PAD>", "<UNK>"]})
+    )
+    assert Tokenizer.load(tmp_path / "t.json").encode_post("😭", None) == (None, None)
+
+
+def test_presets_choose_the_tokenizer():
+    assert TrainConfig.from_preset("default").social_tokens and not TrainConfig.from_preset("paper").social_tokens
+
+
+def test_has_emoji_finds_emoji_and_optionally_emoticons():
+    assert has_emoji("ok 👍") and not has_emoji("ok :)") and has_emoji("ok :)", emoticons=True)
+    assert not has_emoji(None) and not has_emoji("plain text", emoticons=True)
