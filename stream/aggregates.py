@@ -12,7 +12,6 @@ import functools
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import redis.asyncio as aioredis
 from redis.exceptions import (
@@ -28,7 +27,7 @@ from redis.exceptions import (
 
 from contracts.redis_keys import RedisKeys
 
-from .schemas import DeadLetterRecord, EmotionRecord
+from .schemas import DeadLetterRecord, EmotionRecord, epoch
 from .settings import Settings
 
 __all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates", "RedisBusy"]
@@ -46,23 +45,34 @@ class RedisBusy(ResponseError):
 APPLY = """#!lua
 -- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
 -- ARGV: seen_ttl, emotion, sentiment, head, bucket_start, bucket_ttl, degraded (JSON list), tags (JSON list),
---       recent entry (JSON), recent max, top max
+--       recent entry (JSON), recent max, top max, now, bucket width, late after
+-- The bucket is the post's event time's; it lives until bucket_start + width + bucket_ttl (whatever the order the
+-- posts arrive in). A post arriving over `late after` seconds after its bucket ended is counted late in it; one
+-- whose bucket is already gone is counted in the totals only (late:expired).
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
-local emotion, sentiment, head, bttl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[6])
+local emotion, sentiment, head = ARGV[2], ARGV[3], ARGV[4]
+local start, bttl, now, width = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local degraded = cjson.decode(ARGV[7])
 redis.call('HINCRBY', KEYS[2], 'posts', 1)
 redis.call('HINCRBY', KEYS[2], 'emotion:' .. emotion, 1)
 redis.call('HINCRBY', KEYS[2], 'sentiment:' .. sentiment, 1)
 redis.call('HINCRBY', KEYS[2], 'head:' .. head, 1)
-redis.call('HINCRBY', KEYS[3], 'posts', 1)
-redis.call('HINCRBY', KEYS[3], emotion, 1)
-redis.call('HINCRBY', KEYS[3], sentiment, 1)
-for _, d in ipairs(cjson.decode(ARGV[7])) do
-  redis.call('HINCRBY', KEYS[2], 'degraded:' .. d, 1)
-  redis.call('HINCRBY', KEYS[3], 'degraded', 1)
+for _, d in ipairs(degraded) do redis.call('HINCRBY', KEYS[2], 'degraded:' .. d, 1) end
+if start + width + bttl <= now then
+  redis.call('HINCRBY', KEYS[2], 'late:expired', 1)
+else
+  redis.call('HINCRBY', KEYS[3], 'posts', 1)
+  redis.call('HINCRBY', KEYS[3], emotion, 1)
+  redis.call('HINCRBY', KEYS[3], sentiment, 1)
+  if #degraded > 0 then redis.call('HINCRBY', KEYS[3], 'degraded', #degraded) end
+  if now - start - width > tonumber(ARGV[14]) then
+    redis.call('HINCRBY', KEYS[3], 'late', 1)
+    redis.call('HINCRBY', KEYS[2], 'late:in_bucket', 1)
+  end
+  redis.call('EXPIREAT', KEYS[3], start + width + bttl)
+  redis.call('ZADD', KEYS[4], start, ARGV[5])
 end
-redis.call('EXPIRE', KEYS[3], bttl)
-redis.call('ZADD', KEYS[4], tonumber(ARGV[5]), ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[5]) - bttl)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - width - bttl))
 local topmax = tonumber(ARGV[11])
 for _, t in ipairs(cjson.decode(ARGV[8])) do
   redis.call('ZINCRBY', KEYS[6], 1, t)
@@ -73,11 +83,12 @@ return 1
 """
 
 DEAD = """#!lua
--- KEYS: seen:dlq:<ref>, totals, bucket, buckets      ARGV: seen_ttl, reason, bucket_start, bucket_ttl
+-- KEYS: seen:dlq:<ref>, totals, bucket, buckets      ARGV: seen_ttl, reason, bucket_start, bucket expiry (epoch)
+-- Dead letters count at processing time (a dead post may have no valid created_at).
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 redis.call('HINCRBY', KEYS[2], 'dead:' .. ARGV[2], 1)
 redis.call('HINCRBY', KEYS[3], 'dead', 1)
-redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+redis.call('EXPIREAT', KEYS[3], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[3])
 return 1
 """
@@ -93,7 +104,7 @@ class LabelledPost:
     head: str
     degraded: tuple[str, ...]  # "<modality>:<reason>"
     tags: tuple[str, ...]
-    at: float
+    at: float  # event time (created_at; processed_at for records written before it was kept), at most processed_at
     recent: str
 
     @classmethod
@@ -107,7 +118,7 @@ class LabelledPost:
             rec.head,
             tuple(f"{d.modality}:{d.reason}" for d in rec.degraded),
             tuple(sorted(set(rec.tags))),
-            _epoch(rec.processed_at),
+            min(_epoch(rec.created_at or rec.processed_at), _epoch(rec.processed_at)),
             rec.model_dump_json(exclude={"meta"}),
         )
 
@@ -128,9 +139,9 @@ class DeadLetterSeen:
         return cls(f"{src.topic}:{src.partition}:{src.offset}", rec.reason, _epoch(rec.at))
 
 
-def _epoch(iso: str | None) -> float:
+def _epoch(at: str | None) -> float:
     try:
-        return datetime.fromisoformat(iso).timestamp() if iso else time.time()
+        return epoch(at) if at else time.time()
     except ValueError:
         return time.time()
 
@@ -190,6 +201,9 @@ class Aggregates:
                 p.recent,
                 s.recent_max,
                 s.top_tags_max,
+                int(time.time()),
+                s.bucket_s,
+                s.late_after_s,
             ],
             client=pipe,
         )
@@ -198,7 +212,7 @@ class Aggregates:
         k, s, b = self.keys, self.s, self._bucket(d.at)
         await self._dead(
             keys=[k.seen_dead(d.ref), k.totals, k.bucket(b), k.buckets],
-            args=[s.seen_ttl_s, d.reason, b, s.bucket_ttl_s],
+            args=[s.seen_ttl_s, d.reason, b, b + s.bucket_s + s.bucket_ttl_s],
             client=pipe,
         )
 

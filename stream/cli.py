@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "produce": ("stream.produce", "send posts to Kafka: replay a JSONL file or generate them at a rate"),
     "tail": ("stream.tail", "print results from the output topic as they arrive"),
     "dashboard": ("stream.dashboard.server", "the live dashboard web page and its JSON API (reads Redis)"),
+    "contract": ("stream.contract", "the published JSON Schemas of the topics' records: check | write | publish"),
     "settings": ("stream.settings", "print the worker's configuration table (env variables, defaults)"),
     "stack": ("devstack.manager", "local Kafka/Redis/Triton on 127.0.0.1: up | down | status | env"),
 }

@@ -27,7 +27,7 @@ from .images import ImageFetcher, ImageFetchError
 from .parsing import parse_post
 from .records import DeadLetter, Incoming, Output, dead_letter
 from .retry import Backoff, Waiting, retry_transient
-from .schemas import Degraded, EmotionRecord, InvalidPost, Post, now_iso
+from .schemas import Degraded, EmotionRecord, InvalidPost, Post, iso, now_iso
 from .settings import Settings
 from .triton_client import (
     BadRequest,
@@ -266,6 +266,12 @@ class Pipeline:
         have = w.usable
         _, reason = self.bundle.route(have)
         latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
+        if w.post.created_at:
+            created_at, source = w.post.created_at, "post"
+        elif w.msg.timestamp_s:
+            created_at, source = iso(w.msg.timestamp_s), "kafka"
+        else:
+            created_at, source = iso(now), "processing"
         try:
             record = EmotionRecord(
                 id=w.post.id,
@@ -279,6 +285,8 @@ class Pipeline:
                 degraded=w.degraded,
                 model_version=self.bundle.version,
                 processed_at=now_iso(),
+                created_at=created_at,
+                created_at_source=source,
                 latency_ms=latency,
                 tags=w.tag_names,
                 meta=w.post.meta,

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .schemas import InvalidPost, now_iso
+from .schemas import SCHEMA_VERSION, InvalidPost, now_iso
 
 __all__ = ["Incoming", "Output", "DeadLetter", "dead_letter", "MAX_KEY_BYTES"]
 
@@ -82,6 +82,7 @@ def dead_letter(msg: Incoming, err: InvalidPost, max_original_bytes: int) -> Dea
     """The bounded dead-letter record of one input message: original bytes and key, reason, stage, error, source."""
     raw = msg.value
     record: dict = {
+        "schema_version": SCHEMA_VERSION,
         "reason": err.reason,
         "stage": err.stage,
         "error": str(err)[:2000],

@@ -4,11 +4,28 @@ makes a post a dead letter."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["InvalidPost", "Post", "Degraded", "EmotionRecord", "DeadLetterSource", "DeadLetterRecord", "now_iso"]
+from contracts.labels import EMOTIONS, SENTIMENTS
+
+__all__ = [
+    "InvalidPost",
+    "Post",
+    "Degraded",
+    "EmotionRecord",
+    "DeadLetterSource",
+    "DeadLetterRecord",
+    "SCHEMA_VERSION",
+    "now_iso",
+    "iso",
+    "epoch",
+]
+
+# The major version of the published record contract (contracts/schemas/, docs/SUBSCRIBERS.md): bumped only by a
+# change that removes or retypes a field of the published schemas, which tests/unit/test_contract.py refuses otherwise.
+SCHEMA_VERSION = 1
 
 
 class InvalidPost(ValueError):
@@ -24,11 +41,31 @@ class Post(BaseModel):
     """An input post. Unknown fields are kept and passed through to the output as `meta`."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-    id: str
-    text: str | None = None
-    tags: list[str] | None = None
-    image_url: str | None = None
-    created_at: str | None = None
+    id: str = Field(description="the post's id, 1-EMOSTREAM_MAX_ID_CHARS characters, no control characters")
+    text: str | None = Field(None, description="the post's text; #hashtags in it count as tags")
+    tags: list[str] | None = Field(None, description="the post's tags, with or without '#'")
+    image_url: str | None = Field(None, description="http(s) URL of the post's image, fetched by the worker")
+    created_at: str | None = Field(
+        None,
+        description="when the post was written: ISO 8601 (2026-12-01T10:00:00Z; without a zone, UTC); default: the"
+        " Kafka record's timestamp",
+    )
+
+    @field_validator("created_at")
+    @classmethod
+    def _iso_8601(cls, v):
+        """ISO 8601 with a time zone (`2026-12-01T10:00:00Z`, `...+01:00`); without one it is read as UTC. Kept as
+        the same instant in UTC, to the millisecond."""
+        if v is None:
+            return v
+        try:
+            at = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError("created_at must be an ISO 8601 date and time, e.g. 2026-12-01T10:00:00Z") from None
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if at < datetime(1970, 1, 1, tzinfo=UTC):
+            raise ValueError("created_at before 1970")
+        return iso(at.timestamp())
 
     @field_validator("image_url")
     @classmethod
@@ -55,23 +92,39 @@ class Degraded(BaseModel):
     reason: str
 
 
+# Published label values (contracts/labels.py, plus "neutral", which bundles with a neutral gate answer for text with
+# no emotion; the bundles shipped today do not).
+_EMOTION_VALUES = [*EMOTIONS, "neutral"]
+_SENTIMENT_VALUES = [*SENTIMENTS, "neutral"]
+
+
 class EmotionRecord(BaseModel):
     """One output record on `post-emotions` (key = post id)."""
 
-    id: str
-    emotion: str
-    emotion_scores: dict[str, float]
-    sentiment: str
-    sentiment_score: float
-    modalities: list[str]
-    head: str
-    head_reason: str = "all usable modalities"
-    degraded: list[Degraded]
-    model_version: str
-    processed_at: str
-    latency_ms: float
-    tags: list[str] = []
-    meta: dict[str, Any] = {}
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    schema_version: int = Field(SCHEMA_VERSION, description="major version of this contract (docs/SUBSCRIBERS.md)")
+    id: str = Field(description="the input post's id")
+    emotion: str = Field(description="the most likely emotion", json_schema_extra={"enum": _EMOTION_VALUES})
+    emotion_scores: dict[str, float] = Field(description="probability of each emotion (they sum to 1)")
+    sentiment: str = Field(description="the most likely sentiment", json_schema_extra={"enum": _SENTIMENT_VALUES})
+    sentiment_score: float = Field(description="probability of that sentiment")
+    modalities: list[str] = Field(description="the post's usable modalities: image, text, tags")
+    head: str = Field(description="the classifier head that answered (a combination of modalities, e.g. text_tags)")
+    head_reason: str = Field("all usable modalities", description="why that head")
+    degraded: list[Degraded] = Field(description="modalities the post had but that could not be used, and why")
+    model_version: str = Field(description="the model bundle's version")
+    processed_at: str = Field(description="when the worker labelled the post (ISO 8601, UTC)")
+    created_at: str | None = Field(
+        None,
+        description="the event time, ISO 8601 UTC: the post's created_at, else the Kafka record's timestamp (null only"
+        " in records written before it was kept)",
+    )
+    created_at_source: Literal["post", "kafka", "processing"] | None = Field(
+        None, description="where created_at comes from"
+    )
+    latency_ms: float = Field(description="from the Kafka record's timestamp to the label")
+    tags: list[str] = Field([], description="the tags the model saw (hashtags of the text included)")
+    meta: dict[str, Any] = Field({}, description="the post's fields that are not part of the input contract")
 
 
 class DeadLetterSource(BaseModel):
@@ -83,9 +136,12 @@ class DeadLetterSource(BaseModel):
 
 
 class DeadLetterRecord(BaseModel):
-    """One record on `posts-dlq` (written by stream/records.py; read back by the aggregator)."""
+    """One record on `posts-dlq` (written by stream/records.py; read back by the aggregator). `original` (UTF-8) or
+    `original_base64` holds the input message's bytes, cut at EMOSTREAM_DLQ_MAX_ORIGINAL_BYTES."""
 
-    model_config = ConfigDict(extra="allow")
+    # every dead letter carries schema_version (the other defaults are left out when they do not apply)
+    model_config = ConfigDict(extra="allow", json_schema_extra=lambda s: s["required"].insert(0, "schema_version"))
+    schema_version: int = Field(SCHEMA_VERSION, description="major version of this contract (docs/SUBSCRIBERS.md)")
     reason: str
     stage: str
     error: str
@@ -101,5 +157,16 @@ class DeadLetterRecord(BaseModel):
     key_truncated: bool = False
 
 
+def iso(at: float) -> str:
+    """Epoch seconds -> ISO 8601 in UTC, to the millisecond."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def epoch(at: str) -> float:
+    """ISO 8601 (as written by `iso`) -> epoch seconds; ValueError when it is not one."""
+    t = datetime.fromisoformat(at)
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()

@@ -132,7 +132,14 @@ class Settings(BaseSettings):
         DEFAULT_PREFIX, description="prefix of every Redis key (a {hash tag} keeps Redis Cluster slots together)"
     )
     bucket_s: int = Field(10, description="width of the time buckets of the aggregates (seconds)")
-    bucket_ttl_s: int = Field(2 * 86400, description="TTL of time buckets")
+    bucket_ttl_s: int = Field(
+        2 * 86400,
+        description="how long a time bucket lives after it ends; a post whose event-time bucket is older is counted"
+        " in the totals only (late:expired)",
+    )
+    late_after_s: int = Field(
+        60, description="a post arriving over this long after its event-time bucket ended is counted late in it"
+    )
     seen_ttl_s: int = Field(
         6 * 3600, description="how long a post id is remembered, so a redelivered post is not counted twice"
     )

@@ -51,6 +51,7 @@ class Queries:
                 "posts": posts,
                 "dead_letters": _sum(totals, "dead:"),
                 "degraded": _sum(totals, "degraded:"),
+                "late": _fields(totals, "late:"),
                 "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in EMOTIONS},
                 "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENTS},
                 "heads": _fields(totals, "head:"),
@@ -69,10 +70,11 @@ class Queries:
             "lag_updated": lag.get("updated"),
         }
 
-    async def timeseries(self, minutes: int = 60) -> dict:
-        """Per-bucket counts of emotions, sentiments, dead letters and degraded posts over the last `minutes`."""
-        now = time.time()
-        starts = [int(float(t)) for t in await self.r.zrangebyscore(self.keys.buckets, now - minutes * 60, "+inf")]
+    async def timeseries(self, minutes: int = 60, end: float | None = None) -> dict:
+        """Per event-time bucket counts of emotions, sentiments, late posts, dead letters (processing time) and
+        degraded posts over the `minutes` before `end` (epoch seconds; default now)."""
+        end = time.time() if end is None else end
+        starts = [int(float(t)) for t in await self.r.zrangebyscore(self.keys.buckets, end - minutes * 60, end)]
         pipe = self.r.pipeline(transaction=False)
         for t in starts:
             pipe.hgetall(self.keys.bucket(t))
@@ -86,11 +88,12 @@ class Queries:
                     "posts": h.get("posts", 0),
                     "dead": h.get("dead", 0),
                     "degraded": h.get("degraded", 0),
+                    "late": h.get("late", 0),
                     "emotions": {e: h.get(e, 0) for e in EMOTIONS},
                     "sentiments": {s: h.get(s, 0) for s in SENTIMENTS},
                 }
             )
-        return {"bucket_s": self.bucket_s, "buckets": buckets}
+        return {"bucket_s": self.bucket_s, "end": end, "time": "event", "buckets": buckets}
 
     async def top_tags(self, n: int = 5) -> dict:
         pipe = self.r.pipeline(transaction=False)

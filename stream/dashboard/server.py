@@ -13,6 +13,7 @@ import binascii
 import hmac
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -115,7 +116,16 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
         return await guarded(_summary())
 
     async def timeseries(request):
-        return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60)))
+        end = request.query.get("end")
+        try:
+            end = float(end) if end is not None else None
+            if end is not None and not math.isfinite(end):
+                raise ValueError(end)
+        except ValueError as e:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": "end must be epoch seconds"}), content_type="application/json"
+            ) from e
+        return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60), end))
 
     async def top_tags(request):
         return await guarded(q.top_tags(_int(request, "n", 5, 100)))

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from contracts.redis_keys import RedisKeys
 from stream.aggregates import Aggregates, DeadLetterSeen, LabelledPost
+from stream.schemas import iso
 from stream.settings import Settings
 from tests.helpers.services import free_port, wait_for
 
@@ -65,7 +66,7 @@ def record(i, emotion="awe", tags=("a",), degraded=(), **fields) -> dict:
         "meta": {"x": 1},
         "degraded": [{"modality": m, "reason": r} for m, r in degraded],
         "model_version": "v1",
-        "processed_at": "2026-11-28T04:00:00+00:00",
+        "processed_at": iso(time.time()),
         "latency_ms": 3.0,
         **fields,
     }
@@ -80,7 +81,7 @@ def dead_letter(offset, reason="bad_json"):
         "reason": reason,
         "stage": "parse",
         "error": "x",
-        "at": "2026-11-28T04:00:01+00:00",
+        "at": iso(time.time()),
         "source": {"topic": "posts", "partition": 1, "offset": offset},
     }
     return DeadLetterSeen.from_record(json.dumps(rec).encode())
@@ -167,7 +168,26 @@ def test_buckets_follow_the_records_time_and_expire(cluster_node):
     k, r = RedisKeys("{t2}:"), redis.Redis(port=cluster_node, decode_responses=True)
     apply(cluster_node, k.prefix, [post(1)], bucket_s=10, bucket_ttl_s=60)
     t = int(LabelledPost.from_record(json.dumps(record("x")).encode()).at) // 10 * 10
-    assert r.hget(k.bucket(t), "posts") == "1" and 0 < r.ttl(k.bucket(t)) <= 60
+    assert r.hget(k.bucket(t), "posts") == "1" and 0 < r.ttl(k.bucket(t)) <= 70 and r.hget(k.bucket(t), "late") is None
+
+
+def test_event_time_late_posts_and_expired_buckets(cluster_node):
+    """Buckets are the posts' created_at: a day-old post lands a day back, counted late there, and its bucket lives
+    as long as its time says; a post older than the buckets live counts in the totals only; the future is now."""
+    k, r = RedisKeys("{t8}:"), redis.Redis(port=cluster_node, decode_responses=True)
+    now = time.time()
+    day_old, too_old = iso(now - 86400), iso(now - 3 * 86400)
+    posts = [post(1, created_at=day_old), post(2, "fear", created_at=too_old), post(3, created_at=iso(now + 3600))]
+    assert apply(cluster_node, k.prefix, posts, bucket_s=10, bucket_ttl_s=2 * 86400) == [True] * 3
+    past = int(now - 86400) // 10 * 10
+    assert r.hgetall(k.bucket(past)) == {"posts": "1", "awe": "1", "positive": "1", "late": "1"}
+    assert 86400 - 30 < r.ttl(k.bucket(past)) <= 86400 + 10 and r.zscore(k.buckets, str(past)) == past
+    assert not any(r.exists(k.bucket(int(now - 3 * 86400) // 10 * 10 + d)) for d in (-10, 0, 10))
+    future_clamped = int(posts[2].at) // 10 * 10
+    assert posts[2].at <= time.time() and r.hget(k.bucket(future_clamped), "posts") == "1"
+    totals = r.hgetall(k.totals)
+    assert totals["posts"] == "3" and totals["emotion:fear"] == "1"  # the too-old post is still counted in totals
+    assert totals["late:in_bucket"] == "1" and totals["late:expired"] == "1"
 
 
 def test_top_tags_and_recent_are_capped(cluster_node):

@@ -58,6 +58,8 @@ function renderSummary(s) {
   $("kpi-dead-total").textContent = `${fmt(t.dead_letters)} in total ` + Object.entries(t.dead_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
   $("kpi-degraded").textContent = fmt(s.rates_per_s.degraded_last_minute, 2);
   $("kpi-degraded-total").textContent = `${fmt(t.degraded)} in total ` + Object.entries(t.degraded_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
+  const late = t.late || {};
+  $("kpi-posts-late").textContent = (late.in_bucket || late.expired) ? `late: ${fmt(late.in_bucket || 0)} in their bucket, ${fmt(late.expired || 0)} past it` : "";
   $("kpi-lag").textContent = s.consumer_lag === null || s.consumer_lag === undefined ? "–" : fmt(s.consumer_lag);
   const w = s.workers;
   $("kpi-workers").textContent = `${w.length} worker${w.length === 1 ? "" : "s"}: ` + w.map((x) => `${fmt(x.posts_out)} out`).join(" · ");
