@@ -1,0 +1,93 @@
+"""What a subscriber relies on, through the real worker, Kafka, Triton and Redis: records that validate against the
+published schemas, event time kept and bucketed (a backfill lands in the past), emoji-only posts labelled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import jsonschema
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from contracts.redis_keys import RedisKeys
+from stream.contract import SCHEMA_DIR
+from stream.dashboard.queries import Queries
+from stream.schemas import SCHEMA_VERSION, epoch, iso
+from tests.helpers.services import wait_for
+
+pytestmark = pytest.mark.stack
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
+
+
+def test_emoji_only_post_is_labelled(pipeline_env):
+    env = pipeline_env
+    pid = f"emoji-{env.uid}"
+    env.produce([{"id": pid, "text": "😭😭😭"}, {"id": f"emoticon-{env.uid}", "text": ":'( :("}])
+    got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=[pid, f"emoticon-{env.uid}"])}
+    for rec in (got[pid], got[f"emoticon-{env.uid}"]):
+        assert rec["head"] == "text" and rec["modalities"] == ["text"] and rec["degraded"] == []
+
+
+def test_backfill_lands_in_past_buckets_and_records_keep_event_time(pipeline_env, stack):
+    env = pipeline_env
+    now = time.time()
+    yesterday = now - 86400 + 120  # a day back, well inside the buckets' 2 days
+    backfill = [{"id": f"bf{i}-{env.uid}", "text": "so sad today", "created_at": iso(yesterday + i)} for i in range(5)]
+    zoned = {"id": f"zone-{env.uid}", "text": "calm", "created_at": "2026-01-02T03:04:05+02:00"}  # > 2 days: late
+    plain = {"id": f"plain-{env.uid}", "text": "happy party"}
+    before = time.time()
+    env.produce([*backfill, zoned, plain])
+    after = time.time()
+    ids = [p["id"] for p in [*backfill, zoned, plain]]
+    got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=ids)}
+    for p in backfill:
+        assert got[p["id"]]["created_at"] == p["created_at"] and got[p["id"]]["created_at_source"] == "post"
+    assert got[zoned["id"]]["created_at"] == "2026-01-02T01:04:05.000+00:00"
+    assert got[plain["id"]]["created_at_source"] == "kafka"
+    assert before - 1 <= epoch(got[plain["id"]]["created_at"]) <= after + 1
+
+    keys = RedisKeys(env.redis_prefix)
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    wait_for(lambda: r.hget(keys.totals, "late:expired") == "1", 30, "the post older than the buckets counted late")
+
+    async def series(end: float) -> dict:
+        client = aioredis.Redis.from_url(stack.redis_url)
+        try:
+            return await Queries(client, env.redis_prefix, 10).timeseries(minutes=10, end=end)
+        finally:
+            await client.aclose()
+
+    past = asyncio.run(series(yesterday + 300))
+    assert sum(b["posts"] for b in past["buckets"]) == 5 and sum(b["late"] for b in past["buckets"]) == 5
+    assert all(yesterday - 10 <= b["t"] <= yesterday + 10 for b in past["buckets"])
+    assert sum(b["emotions"][got[ids[0]]["emotion"]] for b in past["buckets"]) >= 1
+    today = asyncio.run(series(time.time()))
+    assert sum(b["posts"] for b in today["buckets"]) >= 1 and sum(b["late"] for b in today["buckets"]) == 0
+
+
+def test_records_on_both_topics_validate_against_the_published_schemas(pipeline_env):
+    env = pipeline_env
+    env.produce(
+        [
+            {"id": f"ok-{env.uid}", "text": "what a view", "tags": ["awe"], "lang": "en"},
+            {"id": f"badtime-{env.uid}", "text": "x", "created_at": "yesterday"},
+            b"{not json",
+        ]
+    )
+    out = env.collect("out", 10**6, timeout_s=30, ids=[f"ok-{env.uid}"])
+    dead = env.collect("dlq", 2, timeout_s=30)
+    assert out and len(dead) >= 2
+    for rec in out:
+        _validator("emotion-record").validate(rec)
+        assert rec["schema_version"] == SCHEMA_VERSION
+    for rec in dead:
+        _validator("dead-letter").validate(rec)
+        assert rec["schema_version"] == SCHEMA_VERSION
+    bad_time = next(d for d in dead if "badtime" in (d.get("original") or ""))
+    assert bad_time["reason"] == "invalid" and "created_at" in bad_time["error"]
