@@ -52,6 +52,8 @@ class BundleInfo:
     # training examples each head saw (bundle.json `head_examples`); a bundle without the record counts every head
     head_examples: dict[Combo, int] = field(default_factory=dict)
     text_window: int = 5  # widest text convolution (words): the text tensor's padding must hold one such window
+    # the training texts' languages (bundle.json `languages`); None for bundles from before: no text is foreign then
+    languages: tuple[str, ...] | None = None
 
     @classmethod
     def load(cls, path: Path) -> BundleInfo:
@@ -79,6 +81,7 @@ class BundleInfo:
             meta,
             examples or {c: 1 for c in COMBOS},
             max(meta.get("model_config", {}).get("text_widths", [5])),
+            tuple(meta["languages"]) if "languages" in meta else None,
         )
 
     def trained(self, combo: Combo) -> bool:

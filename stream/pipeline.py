@@ -20,6 +20,7 @@ import numpy as np
 from contracts import triton as tc
 from contracts.combos import Combo
 from model.bundle_info import BundleInfo
+from model.language import detect, foreign
 from model.tokenizer import PAD_ID, UNK_ID
 
 from . import metrics
@@ -53,6 +54,8 @@ class _Work:
     tags: list[int] | None = None
     tag_names: list[str] = field(default_factory=list)
     degraded: list[Degraded] = field(default_factory=list)
+    language: str | None = None
+    language_score: float | None = None
     timeouts: int = 0  # requests of this post alone that timed out while Triton answered a probe
 
     @property
@@ -176,7 +179,15 @@ class Pipeline:
             tags = [t for t in tags if len(t) <= self.s.max_tag_chars][: self.s.max_tags]
             w.text, w.tags = self.bundle.tokenizer.encode_tokens(words, tags)
             w.tag_names = tags[: self.bundle.max_tags]
-            if w.post.text and w.text is None:
+            if w.post.text and self.s.detect_language:
+                found = detect(w.post.text)
+                w.language, w.language_score = found.language, found.score if found.language else None
+                b = self.bundle
+                if w.text is not None and b.languages is not None:
+                    if foreign(found, w.post.text, b.tokenizer.words.stoi, b.languages):
+                        w.text = None
+                        w.degraded.append(Degraded(modality="text", reason="unsupported_language"))
+            if w.post.text and w.text is None and not any(d.modality == "text" for d in w.degraded):
                 w.degraded.append(Degraded(modality="text", reason="no_words"))
             if w.post.image_url and not self.image_used:
                 w.degraded.append(Degraded(modality="image", reason="no_trained_head"))
@@ -287,6 +298,8 @@ class Pipeline:
                 processed_at=now_iso(),
                 created_at=created_at,
                 created_at_source=source,
+                language=w.language,
+                language_score=w.language_score,
                 latency_ms=latency,
                 tags=w.tag_names,
                 meta=w.post.meta,

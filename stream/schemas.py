@@ -122,6 +122,12 @@ class EmotionRecord(BaseModel):
     created_at_source: Literal["post", "kafka", "processing"] | None = Field(
         None, description="where created_at comes from"
     )
+    language: str | None = Field(
+        None,
+        description="the text's language (ISO 639-1, fastText's lid.176 codes) when detected with a score of at least"
+        " 0.5; null without text, without letters, or undetermined",
+    )
+    language_score: float | None = Field(None, description="the language detector's score")
     latency_ms: float = Field(description="from the Kafka record's timestamp to the label")
     tags: list[str] = Field([], description="the tags the model saw (hashtags of the text included)")
     meta: dict[str, Any] = Field({}, description="the post's fields that are not part of the input contract")

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         description="posts taken from Kafka and not yet committable (in progress, or finished behind an earlier post "
         "of their partition still in progress); taking waits above it",
     )
+    detect_language: bool = Field(
+        True,
+        description="detect each text's language (`language` in the record); text in a language the bundle was not"
+        " trained on is degraded (`unsupported_language`)",
+    )
     # input limits (a post over a limit is a dead letter)
     max_post_bytes: int = Field(100_000, description="largest accepted input message (bytes)")
     max_json_depth: int = Field(20, description="deepest accepted nesting of JSON arrays/objects in a post")

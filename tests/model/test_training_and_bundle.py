@@ -28,6 +28,7 @@ def test_bundle_contents(demo_bundle):
     assert meta["combos"] == list(COMBO_NAMES)
     assert len(meta["manifest_sha256"]) == 64
     assert meta["preprocessing"]["image_size"] == 64 and meta["preprocessing"]["max_words"] == 150
+    assert meta["preprocessing"]["social_tokens"] is True and meta["languages"] == ["en"]  # the demo's English texts
     assert (demo_bundle.bundle_path.parent / "latest").resolve() == demo_bundle.bundle_path.resolve()
 
 

@@ -34,6 +34,23 @@ def test_emoji_only_post_is_labelled(pipeline_env):
         assert rec["head"] == "text" and rec["modalities"] == ["text"] and rec["degraded"] == []
 
 
+def test_japanese_text_is_degraded_and_the_image_answers(pipeline_env, image_server, demo_bundle):
+    env = pipeline_env
+    image = sorted((demo_bundle.manifest.parent / "images").glob("*.jpg"))[0].name
+    pid, en = f"ja-{env.uid}", f"en-{env.uid}"
+    env.produce(
+        [
+            {"id": pid, "text": "今日はとても悲しい一日でした", "image_url": f"{image_server}/img/{image}"},
+            {"id": en, "text": "What a happy party with music and friends", "image_url": f"{image_server}/img/{image}"},
+        ]
+    )
+    got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=[pid, en])}
+    assert got[pid]["language"] == "ja" and got[pid]["language_score"] > 0.9
+    assert got[pid]["head"] == "image" and got[pid]["modalities"] == ["image"]
+    assert got[pid]["degraded"] == [{"modality": "text", "reason": "unsupported_language"}]
+    assert got[en]["language"] == "en" and got[en]["head"] == "image_text" and got[en]["degraded"] == []
+
+
 def test_backfill_lands_in_past_buckets_and_records_keep_event_time(pipeline_env, stack):
     env = pipeline_env
     now = time.time()
