@@ -20,9 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-import emoji
-
-from .tokenizer import _EMOTICON, _MENTION, _URL, words
+from .tokenizer import _EMOTICON, _MENTION, _URL, strip_emoji, words
 
 __all__ = ["Detected", "detect", "prepared", "training_languages", "foreign", "MIN_SCORE", "KNOWN_SHARE"]
 
@@ -47,7 +45,7 @@ def _detector():
 def prepared(text: str) -> str:
     """The text as the detector reads it: URLs, mentions, emoticons and emoji removed, curly apostrophes straight."""
     text = _EMOTICON.sub(" ", _MENTION.sub(" ", _URL.sub(" ", text)))
-    return " ".join(emoji.replace_emoji(text, " ").replace("’", "'").split())
+    return " ".join(strip_emoji(text).replace("’", "'").split())
 
 
 def detect(text: str | None) -> Detected:

@@ -123,3 +123,12 @@ def test_presets_choose_the_tokenizer():
 def test_has_emoji_finds_emoji_and_optionally_emoticons():
     assert has_emoji("ok 👍") and not has_emoji("ok :)") and has_emoji("ok :)", emoticons=True)
     assert not has_emoji(None) and not has_emoji("plain text", emoticons=True)
+
+
+def test_the_cheap_emoji_test_misses_no_emoji():
+    import emoji
+
+    from model.tokenizer import maybe_emoji
+
+    assert all(maybe_emoji(f"a{e}b") for e in emoji.EMOJI_DATA)
+    assert not maybe_emoji("plain ASCII :) and curly ’ quotes, 東京")
