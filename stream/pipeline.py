@@ -97,6 +97,8 @@ class Pipeline:
         self._inflight = asyncio.Semaphore(s.max_inflight)
         self._image_inflight = asyncio.Semaphore(s.max_image_inflight)
         self.image_used = any(c.has_image and bundle.trained(c) for c in bundle.combos)
+        if s.detect_language:
+            detect("load the language model now, not in the first batch")
 
     async def process(self, batch: list[Incoming]) -> BatchResult:
         """Every message of the batch ends as exactly one output or one dead letter. Raises only retry.Stopped."""
