@@ -39,6 +39,7 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
         model_cfg=cfg,
         manifest_sha256="0" * 64,
         coverage=None,
+        languages=None,  # synthetic words: no language, so no text is judged foreign
         trained_on=lambda: {"source": "nothing: random weights for the benchmarks (bench/common.py)"},
     )
     root = Path(tempfile.mkdtemp(prefix="emostream-bench-"))

@@ -18,7 +18,6 @@ from contracts.labels import EMOTIONS, SENTIMENTS
 from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
 from .bundle_info import BundleInfo
 from .config import ModelConfig, TrainConfig
-from .language import training_languages
 
 FORMAT = 2  # 2: text and tag pooling over the words / tags only (1 pooled over the padding too)
 
@@ -70,8 +69,9 @@ def save_bundle(
         "word_vector_coverage": prep.coverage,
         "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
         "emotion_tau": emotion_tau or {},
-        # the languages of the training texts (model/language.py): a worker degrades text in any other language
-        "languages": training_languages(e.text for e in prep.examples["train"]),
+        # the languages of the training texts (model/language.py): a worker degrades text in any other language;
+        # null when not known (no text is foreign then)
+        "languages": prep.languages,
         "history": history,
         "test_metrics": test_metrics,
     }

@@ -81,7 +81,7 @@ class BundleInfo:
             meta,
             examples or {c: 1 for c in COMBOS},
             max(meta.get("model_config", {}).get("text_widths", [5])),
-            tuple(meta["languages"]) if "languages" in meta else None,
+            tuple(meta["languages"]) if meta.get("languages") is not None else None,
         )
 
     def trained(self, combo: Combo) -> bool:

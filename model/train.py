@@ -22,6 +22,7 @@ from .architecture import EmotionNet
 from .calibration import calibrate
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
+from .language import training_languages
 from .loss import MISSING, aux_loss, multitask_loss
 from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
@@ -42,6 +43,7 @@ class Prepared:
     manifest_sha256: str
     failed_images: int
     manifest: Path | None = None
+    languages: list[str] | None = None  # of the training texts (model/language.py); None: not known
 
     def trained_on(self) -> dict:
         """What the bundle was trained on, in words and numbers (bundle.json; the demo prints it): the manifest, the
@@ -101,7 +103,10 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + (f"; auxiliary target: {len(model_cfg.aux_categories)} source categories" if model_cfg.aux_categories else "")
         + (f"; {failed} images failed to load" if failed else "")
     )
-    return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest))
+    languages = training_languages(e.text for e in parts["train"])
+    return Prepared(
+        tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest), languages
+    )
 
 
 def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, log=print) -> EmotionNet:
