@@ -17,8 +17,8 @@ from pathlib import Path
 
 import emoji
 
-from model.language import KNOWN_SHARE, MIN_SCORE, detect, prepared
-from model.tokenizer import Tokenizer, words
+from model.language import MIN_SCORE, Detected, detect, foreign, prepared
+from model.tokenizer import Tokenizer
 
 from .common import add_repeat, repeated, stat, write_result
 
@@ -76,12 +76,11 @@ def _per_post_us(fn, texts: list[str]) -> float:
 
 
 def _foreign_share(fn, texts, vocab: dict, trained=("en",)) -> float:
+    """The share of texts the rule (model.language.foreign) judges foreign with this detector's answers."""
     n = 0
     for t in texts:
         lang, score = fn(t)
-        own = words(t)
-        if lang and score >= MIN_SCORE and lang not in trained and own:
-            n += sum(w in vocab for w in own) / len(own) < KNOWN_SHARE
+        n += foreign(Detected(lang if score >= MIN_SCORE else None, score), t, vocab, trained)
     return n / len(texts)
 
 

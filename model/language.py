@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from .tokenizer import _EMOTICON, _MENTION, _URL, strip_emoji, words
+from .tokenizer import social, words
 
 __all__ = ["Detected", "detect", "prepared", "training_languages", "foreign", "MIN_SCORE", "KNOWN_SHARE"]
 
@@ -44,8 +44,7 @@ def _detector():
 
 def prepared(text: str) -> str:
     """The text as the detector reads it: URLs, mentions, emoticons and emoji removed, curly apostrophes straight."""
-    text = _EMOTICON.sub(" ", _MENTION.sub(" ", _URL.sub(" ", text)))
-    return " ".join(strip_emoji(text).replace("’", "'").split())
+    return " ".join(social(text, named=False).replace("’", "'").split())
 
 
 def detect(text: str | None) -> Detected:
@@ -67,7 +66,7 @@ def training_languages(texts: Iterable[str | None]) -> list[str]:
 
 def foreign(detected: Detected, text: str | None, vocabulary: dict[str, int], languages: Iterable[str]) -> bool:
     """Whether a text is in a language the bundle was not trained on (module docstring's rule)."""
-    own = words(text)
-    if detected.language is None or detected.language in set(languages) or not own:
+    if detected.language is None or detected.language in set(languages):
         return False
-    return sum(w in vocabulary for w in own) / len(own) < KNOWN_SHARE
+    own = words(text)
+    return bool(own) and sum(w in vocabulary for w in own) / len(own) < KNOWN_SHARE

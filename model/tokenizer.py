@@ -89,11 +89,12 @@ def _emoticon(matched: str) -> str:
     return EMOTICONS[matched]
 
 
-def social(text: str) -> str:
-    """URLs -> xxurl, @mentions -> xxuser, emoticons -> emoji, emoji -> the words of their names."""
-    text = _MENTION.sub(" xxuser ", _URL.sub(" xxurl ", text))
-    text = _EMOTICON.sub(lambda m: f" {_emoticon(m.group(1) or m.group(2))} ", text)
-    return strip_emoji(_SKIN_TONE.sub("", text), replace=_emoji_words)
+def social(text: str, named: bool = True) -> str:
+    """URLs -> xxurl, @mentions -> xxuser, emoticons -> emoji, emoji -> the words of their names; with `named`
+    False all four are removed instead (what a language detector should not read)."""
+    text = _MENTION.sub(" xxuser " if named else " ", _URL.sub(" xxurl " if named else " ", text))
+    text = _EMOTICON.sub((lambda m: f" {_emoticon(m.group(1) or m.group(2))} ") if named else " ", text)
+    return strip_emoji(_SKIN_TONE.sub("", text), replace=_emoji_words if named else " ")
 
 
 def has_emoji(text: str | None, emoticons: bool = False) -> bool:

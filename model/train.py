@@ -9,6 +9,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -43,7 +44,11 @@ class Prepared:
     manifest_sha256: str
     failed_images: int
     manifest: Path | None = None
-    languages: list[str] | None = None  # of the training texts (model/language.py); None: not known
+
+    @cached_property
+    def languages(self) -> list[str]:
+        """The training texts' languages (model/language.py), written into the bundle."""
+        return training_languages(e.text for e in self.examples["train"])
 
     def trained_on(self) -> dict:
         """What the bundle was trained on, in words and numbers (bundle.json; the demo prints it): the manifest, the
@@ -103,10 +108,7 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + (f"; auxiliary target: {len(model_cfg.aux_categories)} source categories" if model_cfg.aux_categories else "")
         + (f"; {failed} images failed to load" if failed else "")
     )
-    languages = training_languages(e.text for e in parts["train"])
-    return Prepared(
-        tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest), languages
-    )
+    return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest))
 
 
 def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, log=print) -> EmotionNet:

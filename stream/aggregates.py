@@ -111,6 +111,7 @@ class LabelledPost:
     def from_record(cls, value: bytes) -> LabelledPost:
         """Raises ValueError (pydantic's ValidationError) for anything that is not an output record."""
         rec = EmotionRecord.model_validate_json(value)
+        processed = _epoch(rec.processed_at)
         return cls(
             rec.id,
             rec.emotion,
@@ -118,7 +119,7 @@ class LabelledPost:
             rec.head,
             tuple(f"{d.modality}:{d.reason}" for d in rec.degraded),
             tuple(sorted(set(rec.tags))),
-            min(_epoch(rec.created_at or rec.processed_at), _epoch(rec.processed_at)),
+            min(_epoch(rec.created_at), processed) if rec.created_at else processed,
             rec.model_dump_json(exclude={"meta"}),
         )
 

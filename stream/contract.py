@@ -135,18 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     act.add_argument("--check", action="store_true", help="(default) fail on drift or a breaking change")
     args = ap.parse_args(argv)
     if args.write or args.publish:
-        SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-        for name, schema in generate().items():
-            (SCHEMA_DIR / f"{name}.schema.json").write_text(_text(schema))
+        folders = [SCHEMA_DIR]
         if args.publish:
-            folder = SCHEMA_DIR / "published" / str(SCHEMA_VERSION)
-            if folder.exists():
-                print(f"{folder} exists: a published version is never rewritten", file=sys.stderr)
+            folders.append(SCHEMA_DIR / "published" / str(SCHEMA_VERSION))
+            if folders[-1].exists():
+                print(f"{folders[-1]} exists: a published version is never rewritten", file=sys.stderr)
                 return 2
-            folder.mkdir(parents=True)
-            for name, schema in generate().items():
+        schemas = generate()
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, schema in schemas.items():
                 (folder / f"{name}.schema.json").write_text(_text(schema))
-            print(f"published schema version {SCHEMA_VERSION} in {folder}")
+        if args.publish:
+            print(f"published schema version {SCHEMA_VERSION} in {folders[-1]}")
     problems = check()
     for p in problems:
         print(p, file=sys.stderr)

@@ -28,7 +28,7 @@ from .images import ImageFetcher, ImageFetchError
 from .parsing import parse_post
 from .records import DeadLetter, Incoming, Output, dead_letter
 from .retry import Backoff, Waiting, retry_transient
-from .schemas import Degraded, EmotionRecord, InvalidPost, Post, iso, now_iso
+from .schemas import Degraded, EmotionRecord, InvalidPost, Post, iso
 from .settings import Settings
 from .triton_client import (
     BadRequest,
@@ -185,10 +185,10 @@ class Pipeline:
                 found = detect(w.post.text)
                 w.language, w.language_score = found.language, found.score if found.language else None
                 b = self.bundle
-                if w.text is not None and b.languages is not None:
-                    if foreign(found, w.post.text, b.tokenizer.words.stoi, b.languages):
-                        w.text = None
-                        w.degraded.append(Degraded(modality="text", reason="unsupported_language"))
+                known = b.tokenizer.words.stoi
+                if w.text is not None and b.languages is not None and foreign(found, w.post.text, known, b.languages):
+                    w.text = None
+                    w.degraded.append(Degraded(modality="text", reason="unsupported_language"))
             if w.post.text and w.text is None and not any(d.modality == "text" for d in w.degraded):
                 w.degraded.append(Degraded(modality="text", reason="no_words"))
             if w.post.image_url and not self.image_used:
@@ -297,7 +297,7 @@ class Pipeline:
                 head_reason=reason,
                 degraded=w.degraded,
                 model_version=self.bundle.version,
-                processed_at=now_iso(),
+                processed_at=iso(now),
                 created_at=created_at,
                 created_at_source=source,
                 language=w.language,

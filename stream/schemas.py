@@ -3,6 +3,7 @@ makes a post a dead letter."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -169,7 +170,7 @@ def iso(at: float) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return iso(time.time())
 
 
 def epoch(at: str) -> float:

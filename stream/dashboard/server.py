@@ -38,13 +38,27 @@ HEADERS = {
 }
 
 
+def _bad(name: str, what: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be {what}"}), content_type="application/json")
+
+
 def _int(request: web.Request, name: str, default: int, hi: int) -> int:
     try:
         return max(1, min(hi, int(request.query.get(name, default))))
     except ValueError as e:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"{name} must be an integer"}), content_type="application/json"
-        ) from e
+        raise _bad(name, "an integer") from e
+
+
+def _epoch_s(request: web.Request, name: str) -> float | None:
+    """An optional time in epoch seconds."""
+    value = request.query.get(name)
+    try:
+        at = None if value is None else float(value)
+    except ValueError as e:
+        raise _bad(name, "epoch seconds") from e
+    if at is not None and not math.isfinite(at):
+        raise _bad(name, "epoch seconds")
+    return at
 
 
 class Snapshot:
@@ -116,16 +130,7 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
         return await guarded(_summary())
 
     async def timeseries(request):
-        end = request.query.get("end")
-        try:
-            end = float(end) if end is not None else None
-            if end is not None and not math.isfinite(end):
-                raise ValueError(end)
-        except ValueError as e:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "end must be epoch seconds"}), content_type="application/json"
-            ) from e
-        return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60), end))
+        return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60), _epoch_s(request, "end")))
 
     async def top_tags(request):
         return await guarded(q.top_tags(_int(request, "n", 5, 100)))
