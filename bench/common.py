@@ -33,7 +33,7 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
         Vocab(["<PAD>", "<UNK>", *[f"w{i}" for i in range(n_words - 2)]]),
         Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]),
     )
-    cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size)
+    cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size, neutral_gate=True)  # as trained bundles
     prep = SimpleNamespace(
         tokenizer=tok,
         model_cfg=cfg,

@@ -7,10 +7,12 @@ for Redis Cluster give the prefix a hash tag (the default `{emo}:` is one) so th
   seen:dlq:<t>:<p>:<o>  marker with a TTL: the dead letter of that input offset was counted (its own kind: no post
                         id can name it)
   totals                hash: posts, emotion:<e>, sentiment:<s>, head:<combo>, degraded:<modality>:<reason>,
-                        dead:<reason>
-  bucket:<epoch s>      hash per time bucket: posts, <emotion>, <sentiment>, degraded, dead; TTL
+                        dead:<reason>, late:in_bucket, late:expired, disagreements (posts whose modalities' own heads
+                        named different emotions)
+  bucket:<epoch s>      hash per time bucket: posts, <emotion>, <sentiment>, neutral (posts the neutral gate called
+                        neutral: their emotion and sentiment), late, degraded, dead; TTL
   buckets               sorted set of bucket start times (score = time), trimmed by the same TTL
-  top:<emotion>         sorted set tag -> posts with that tag and emotion, capped (~1,000 members)
+  top:<emotion>         sorted set tag -> posts with that tag and emotion (or neutral), capped (~1,000 members)
   recent                stream of the latest results without their `meta` (capped)
   workers               sorted set worker name -> last heartbeat time (the dashboard's registry, no SCAN)
   worker:<name>         hash per worker: posts_in, posts_out, dead, updated; short TTL

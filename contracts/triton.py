@@ -16,6 +16,10 @@ __all__ = [
     "FEATURES",
     "EMOTION_PROBS",
     "SENTIMENT_PROBS",
+    "NEUTRAL_PROB",
+    "OPINIONS",
+    "OPINION_SIZE",
+    "outputs",
     "OUTPUTS",
     "PARAMS",
     "input_dims",
@@ -52,7 +56,24 @@ FEATURES: dict[str, Tensor] = {m: Tensor(f"{m}_features", "FP32", "float32") for
 # Every head's (and ensemble's) outputs, with their sizes: probabilities in the bundle's label order.
 EMOTION_PROBS = Tensor("emotion_probs", "FP32", "float32")
 SENTIMENT_PROBS = Tensor("sentiment_probs", "FP32", "float32")
-OUTPUTS: tuple[tuple[Tensor, int], ...] = ((EMOTION_PROBS, len(EMOTIONS)), (SENTIMENT_PROBS, len(SENTIMENTS)))
+NEUTRAL_PROB = Tensor("neutral_prob", "FP32", "float32")  # the neutral gate's probability (0 for a head without one)
+OUTPUTS: tuple[tuple[Tensor, int], ...] = (
+    (EMOTION_PROBS, len(EMOTIONS)),
+    (SENTIMENT_PROBS, len(SENTIMENTS)),
+    (NEUTRAL_PROB, 1),
+)
+# A head of two or more modalities also gives each single-modality head's opinion of the same post (from the same
+# features): that head's emotion probabilities, then its neutral-gate probability. Optional: an export without them
+# (`emostream export --no-opinions`) serves OUTPUTS alone, and the client reads what the ensemble declares.
+OPINIONS: dict[str, Tensor] = {m: Tensor(f"{m}_opinion", "FP32", "float32") for m in MODALITIES}
+OPINION_SIZE = len(EMOTIONS) + 1
+
+
+def outputs(combo: Combo, opinions: bool = True) -> list[tuple[Tensor, int]]:
+    """The outputs of `combo`'s head and ensemble: OUTPUTS, then (with `opinions`, for two or more modalities) the
+    opinion of each of its modalities' heads."""
+    extra = [(OPINIONS[m], OPINION_SIZE) for m in combo] if opinions and len(combo) > 1 else []
+    return [*OUTPUTS, *extra]
 
 
 class PARAMS:

@@ -112,8 +112,9 @@ class TagEncoder(nn.Module):
 
 class Head(nn.Module):
     """One classifier: concat of the present features -> 256 -> ReLU -> 128 -> ReLU -> emotion (8) and sentiment (2)
-    logits. The emotion logits get `emotion_offset` added: zeros, or the logit adjustment chosen on the validation
-    split after training (model/calibration.py)."""
+    logits, and with `cfg.neutral_gate` one "no emotion" logit (the neutral gate, model/neutral.py; else None). The
+    emotion logits get `emotion_offset` added: zeros, or the logit adjustment chosen on the validation split after
+    training (model/calibration.py)."""
 
     def __init__(self, in_dim: int, cfg: ModelConfig):
         super().__init__()
@@ -124,11 +125,14 @@ class Head(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.emotion = nn.Linear(d, cfg.n_emotions)
         self.sentiment = nn.Linear(d, cfg.n_sentiments)
+        self.neutral = nn.Linear(d, 1) if cfg.neutral_gate else None
+        self.neutral_threshold: float | None = None  # chosen on validation (model/neutral.py), written to bundle.json
         self.register_buffer("emotion_offset", torch.zeros(cfg.n_emotions))
 
-    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         z = self.trunk(feats)
-        return self.emotion(z) + self.emotion_offset, self.sentiment(z)
+        neutral = self.neutral(z).squeeze(1) if self.neutral is not None else None
+        return self.emotion(z) + self.emotion_offset, self.sentiment(z), neutral
 
 
 class EmotionNet(nn.Module):
@@ -173,7 +177,8 @@ class EmotionNet(nn.Module):
         return feats
 
     def forward(self, batch: dict[str, torch.Tensor], heads: tuple[str, ...] | None = None) -> dict[str, tuple]:
-        """For each head whose modalities some rows have: (row indices, emotion logits, sentiment logits)."""
+        """For each head whose modalities some rows have: (row indices, emotion logits, sentiment logits, neutral logits
+        or None)."""
         return self.classify(self.encode(batch), batch["mask"], heads)
 
     def classify(self, feats: dict[str, torch.Tensor], mask: torch.Tensor, heads: tuple[str, ...] | None = None):

@@ -113,3 +113,33 @@ def baseline_head(
             }
         )
     return result
+
+
+def baseline_neutral(
+    combo: Combo, tok: Tokenizer, splits: dict[str, list[Example]], data: dict[str, Encoded], grid=GRID
+) -> dict:
+    """TF-IDF + LR given the neutral gate's classes: one classifier of 9 classes (the 8 emotions and neutral), trained
+    on the posts having one of them, C and class weighting chosen on the validation 9-class macro-F1. Returns
+    model.neutral.gate_metrics on the test posts having the combo's modalities (and C, class_weight)."""
+    from .neutral import NEUTRAL, gate_metrics
+
+    need = [("image", "text", "tags").index(m) for m in combo]
+    rows = {n: data[n].mask[:, need].all(dim=1).nonzero(as_tuple=True)[0].numpy() for n in splits}
+    X = _features(combo, tok, splits, data, rows)
+    y = {}
+    for n in splits:
+        emo, neu = data[n].emotion[rows[n]].numpy(), data[n].neutral[rows[n]].numpy()
+        y[n] = np.where(neu == 1, NEUTRAL, emo)  # MISSING where neither
+    keep = {n: y[n] != MISSING for n in splits}
+    best = None
+    for c, w in grid:
+        m = LogisticRegression(C=c, class_weight=w, max_iter=3000).fit(
+            X["train"][keep["train"]], y["train"][keep["train"]]
+        )
+        val = f1_score(y["val"][keep["val"]], m.predict(X["val"][keep["val"]]), average="macro")
+        if best is None or val > best[0]:
+            best = (val, c, w, m)
+    test = data["test"]
+    pred = best[3].predict(X["test"])
+    metrics = gate_metrics(test.neutral[rows["test"]].numpy(), test.emotion[rows["test"]].numpy(), pred)
+    return {**metrics, "C": best[1], "class_weight": best[2] or "none"}

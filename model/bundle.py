@@ -69,6 +69,8 @@ def save_bundle(
         "word_vector_coverage": prep.coverage,
         "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
         "emotion_tau": emotion_tau or {},
+        # the neutral gate's threshold per head (model/neutral.py); a head without one never answers neutral
+        "neutral_threshold": {c: h.neutral_threshold for c, h in model.heads.items() if h.neutral is not None},
         # the languages of the training texts (model/language.py): a worker degrades text in any other language;
         # null when not known (no text is foreign then)
         "languages": prep.languages,
@@ -117,7 +119,8 @@ class Bundle:
         text: np.ndarray | None = None,
         tags: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Emotion (B, 8) and sentiment (B, 2) probabilities from one head, given exactly its inputs
+        """Emotion (B, 8), sentiment (B, 2) and neutral-gate (B,; zeros without a gate) probabilities from one head,
+        given exactly its inputs
         (uint8 (B, S, S, 3) image, int64 (B, max_words) text ids, int64 (B, max_tags) tag ids)."""
         mods = Combo.parse(combo).modalities
         given = {"image": image, "text": text, "tags": tags}
@@ -129,31 +132,34 @@ class Bundle:
             batch[m] = torch.as_tensor(given[m])
         batch.setdefault("text", torch.zeros(n, self.tokenizer.max_words, dtype=torch.long))
         batch.setdefault("tags", torch.zeros(n, self.tokenizer.max_tags, dtype=torch.long))
-        _, e, s = self.model(batch, heads=(combo,))[combo]
-        return torch.softmax(e, 1).numpy(), torch.softmax(s, 1).numpy()
+        _, e, s, n = self.model(batch, heads=(combo,))[combo]
+        neutral = torch.sigmoid(n) if n is not None else torch.zeros(len(e))
+        return torch.softmax(e, 1).numpy(), torch.softmax(s, 1).numpy(), neutral.numpy()
 
     def predict(self, post: dict) -> dict:
-        """Label one post {'text', 'tags', 'image' (uint8 HxWx3 already resized)} with the head the worker would use:
-        the head of the modalities it has, or the largest trained one among them (BundleInfo.route)."""
+        """Label one post {'text', 'tags', 'image' (uint8 HxWx3 already resized)} as the worker would: the head of the
+        modalities it has, or the largest trained one among them (BundleInfo.route); neutral when its gate fires."""
         text, tags = self.tokenizer.encode_post(post.get("text"), post.get("tags"))
         image = post.get("image")
         present = {"image": image is not None, "text": text is not None, "tags": tags is not None}
         head, reason = self.info.route(Combo.of(m for m, ok in present.items() if ok))
         if head is None:
             raise ValueError(reason)
-        emo, sent = self.predict_arrays(
+        emo, sent, neutral = self.predict_arrays(
             head.name,
             image=None if "image" not in head else np.asarray(image, dtype=np.uint8)[None],
             text=None if "text" not in head else np.array([text], dtype=np.int64),
             tags=None if "tags" not in head else np.array([tags], dtype=np.int64),
         )
+        gated = self.info.is_neutral(head, float(neutral[0]))
         return {
             "head": head.name,
             "head_reason": reason,
-            "emotion": EMOTIONS[int(emo[0].argmax())],
+            "emotion": "neutral" if gated else EMOTIONS[int(emo[0].argmax())],
             "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]), strict=True)),
-            "sentiment": SENTIMENTS[int(sent[0].argmax())],
-            "sentiment_score": float(sent[0].max()),
+            "sentiment": "neutral" if gated else SENTIMENTS[int(sent[0].argmax())],
+            "sentiment_score": float(neutral[0]) if gated else float(sent[0].max()),
+            "neutral_score": float(neutral[0]) if self.info.neutral_threshold.get(head) is not None else None,
             "model_version": self.version,
         }
 

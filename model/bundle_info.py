@@ -54,6 +54,8 @@ class BundleInfo:
     text_window: int = 5  # widest text convolution (words): the text tensor's padding must hold one such window
     # the training texts' languages (bundle.json `languages`); None for bundles from before: no text is foreign then
     languages: tuple[str, ...] | None = None
+    # the neutral gate's threshold per head (bundle.json `neutral_threshold`); a head not listed, or None, has no gate
+    neutral_threshold: dict[Combo, float | None] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> BundleInfo:
@@ -82,7 +84,13 @@ class BundleInfo:
             examples or {c: 1 for c in COMBOS},
             max(meta.get("model_config", {}).get("text_widths", [5])),
             tuple(meta["languages"]) if meta.get("languages") is not None else None,
+            {Combo.parse(c): t for c, t in meta.get("neutral_threshold", {}).items()},
         )
+
+    def is_neutral(self, head: Combo, p: float) -> bool:
+        """Whether `head`'s neutral-gate probability `p` says "no emotion" (never for a head without a threshold)."""
+        t = self.neutral_threshold.get(head)
+        return t is not None and p >= t
 
     def trained(self, combo: Combo) -> bool:
         return self.head_examples.get(combo, 0) > 0

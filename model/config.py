@@ -30,6 +30,7 @@ class ModelConfig(BaseModel):
         (), description="the source categories of the auxiliary text output (training only; none: no such output)"
     )
     image_size: int = Field(224, description="side of the square uint8 RGB image the encoder takes")
+    neutral_gate: bool = Field(False, description="every head has a 'no emotion' output (model/neutral.py)")
 
 
 class TrainConfig(BaseModel):
@@ -89,6 +90,13 @@ class TrainConfig(BaseModel):
         description="weight of the auxiliary loss on the manifest's source categories (soft-target cross-entropy from"
         " the text features; 0 = off; examples without categories add nothing)",
     )
+    neutral_weight: float = Field(
+        1.0,
+        ge=0,
+        description="weight of the neutral gate's loss (binary cross-entropy of every head's 'no emotion' output on the"
+        " examples whose neutral label is known; the gate exists when the training split has neutral examples; 0 = no"
+        " gate)",
+    )
     heads: tuple[str, ...] | None = Field(
         None, description="train only these heads (single-task baselines); None = all seven"
     )
@@ -120,6 +128,7 @@ PRESETS: dict[str, dict] = {
         "feature_dropout": 0.0,
         "aux_weight": 0.0,
         "social_tokens": False,
+        "neutral_weight": 0.0,
     },
     "default": {},  # the field defaults above
 }

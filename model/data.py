@@ -62,6 +62,7 @@ class Encoded:
     sentiment: torch.Tensor
     image_pooled: torch.Tensor | None = None
     aux: torch.Tensor | None = None  # float (N, len(aux_categories)): each row's source categories, summing to 1 or 0
+    neutral: torch.Tensor | None = None  # long (N,): 1 neutral, 0 not, MISSING unknown (the neutral gate's target)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,6 +79,7 @@ class Encoded:
             self.sentiment[idx],
             None if self.image_pooled is None else self.image_pooled[idx],
             None if self.aux is None else self.aux[idx],
+            None if self.neutral is None else self.neutral[idx],
         )
 
     def keep(self, modalities) -> Encoded:
@@ -148,8 +150,11 @@ def encode(
     sentiment = torch.tensor(
         [SENTIMENTS.index(e.sentiment) if e.sentiment else MISSING for e in examples], dtype=torch.long
     )
+    neutral = torch.tensor([MISSING if e.neutral is None else int(e.neutral) for e in examples], dtype=torch.long)
     aux = aux_targets(examples, aux_categories) if aux_categories else None
-    return Encoded([e.id for e in examples], mask, text, tags, images, emotion, sentiment, aux=aux), failed
+    return Encoded(
+        [e.id for e in examples], mask, text, tags, images, emotion, sentiment, aux=aux, neutral=neutral
+    ), failed
 
 
 def aux_targets(examples: list[Example], categories: tuple[str, ...]) -> torch.Tensor:
@@ -165,9 +170,11 @@ def aux_targets(examples: list[Example], categories: tuple[str, ...]) -> torch.T
 
 
 def head_examples(data: Encoded, heads=COMBO_NAMES) -> dict[str, int]:
-    """Labelled examples each head can learn from: those having all of its modalities (the bundle records it so that
-    the worker routes posts away from heads that never saw data)."""
+    """Labelled examples each head can learn from: those having all of its modalities and an emotion, sentiment or
+    neutral label (the bundle records it so that the worker routes posts away from heads that never saw data)."""
     labelled = (data.emotion != MISSING) | (data.sentiment != MISSING)
+    if data.neutral is not None:
+        labelled |= data.neutral == 1
     out = {}
     for name in heads:
         need = [MODALITIES.index(m) for m in Combo.parse(name)]

@@ -85,68 +85,84 @@ def _cue(rng: random.Random, emotion: str, signal: float) -> str:
     return emotion if rng.random() < signal else rng.choice([e for e in EMOTIONS if e != emotion])
 
 
-def make_image(rng: random.Random, photos: list[Image.Image], emotion: str, size: int = 160) -> Image.Image:
+def make_image(rng: random.Random, photos: list[Image.Image], emotion: str | None, size: int = 160) -> Image.Image:
+    """A photo crop tinted with the emotion's colour (None, a neutral post: untinted)."""
     photo = rng.choice(photos)
     w, h = photo.size
     side = int(min(w, h) * rng.uniform(0.5, 1.0))
     x, y = rng.randint(0, w - side), rng.randint(0, h - side)
     crop = np.asarray(photo.crop((x, y, x + side, y + side)).resize((size, size)), dtype=np.float32)
+    if emotion is None:
+        return Image.fromarray(crop.astype(np.uint8))
     tint = np.array(TINT[emotion], dtype=np.float32)
     alpha = rng.uniform(0.35, 0.55)
     return Image.fromarray((crop * (1 - alpha) + tint * alpha).clip(0, 255).astype(np.uint8))
 
 
-def make_text(rng: random.Random, emotion: str) -> str:
+def make_text(rng: random.Random, emotion: str | None) -> str:
+    """Filler words with 2-4 of the emotion's keywords (None, a neutral post: filler alone)."""
     words = [rng.choice(FILLER) for _ in range(rng.randint(4, 16))]
-    for _ in range(rng.randint(2, 4)):
+    for _ in range(rng.randint(2, 4) if emotion else 0):
         words.insert(rng.randrange(len(words) + 1), rng.choice(KEYWORDS[emotion][:4]))
     return " ".join(words).capitalize() + "."
 
 
-def make_tags(rng: random.Random, emotion: str) -> list[str]:
-    tags = rng.sample(GENERIC_TAGS, rng.randint(1, 5)) + rng.sample(EMOTION_TAGS[emotion], rng.randint(1, 2))
+def make_tags(rng: random.Random, emotion: str | None) -> list[str]:
+    """Generic tags with 1-2 of the emotion's tags (None, a neutral post: generic alone)."""
+    extra = rng.sample(EMOTION_TAGS[emotion], rng.randint(1, 2)) if emotion else []
+    tags = rng.sample(GENERIC_TAGS, rng.randint(1, 5)) + extra
     rng.shuffle(tags)
     return ["#" + t if rng.random() < 0.3 else t for t in tags]
 
 
 def generate(
-    out: Path, n: int = 1000, seed: int = 0, signal: float = 0.7, test_share: float = 0.15, val_share: float = 0.1
+    out: Path,
+    n: int = 1000,
+    seed: int = 0,
+    signal: float = 0.7,
+    test_share: float = 0.15,
+    val_share: float = 0.1,
+    neutral_share: float = 0.2,
 ) -> Path:
-    """Write out/manifest.jsonl and out/images/*.jpg; return the manifest path."""
+    """Write out/manifest.jsonl and out/images/*.jpg; return the manifest path. `n` posts with an emotion, then
+    `neutral_share` * n neutral ones (no cue in any modality: untinted crop, filler words, generic tags)."""
     rng = random.Random(seed)
     pics = photos()
     (out / "images").mkdir(parents=True, exist_ok=True)
     combos, weights = zip(*TRAIN_MIX.items(), strict=True)
     rows = []
-    for i in range(n):
-        emotion = EMOTIONS[i % len(EMOTIONS)]
+    for i in range(n + round(n * neutral_share)):
+        emotion = EMOTIONS[i % len(EMOTIONS)] if i < n else None
         r = rng.random()
         split = "test" if r < test_share else "val" if r < test_share + val_share else "train"
         combo = Combo.parse("image_text_tags" if split != "train" else rng.choices(combos, weights)[0])
-        row = {"id": f"demo-{seed}-{i:05d}", "emotion": emotion, "split": split}
+        row = {"id": f"demo-{seed}-{i:05d}", "emotion": emotion, "neutral": emotion is None, "split": split}
         if "image" in combo:
             path = f"images/{row['id']}.jpg"
-            make_image(rng, pics, _cue(rng, emotion, signal)).save(out / path, quality=90)
+            make_image(rng, pics, emotion and _cue(rng, emotion, signal)).save(out / path, quality=90)
             row["image"] = path
         if "text" in combo:
-            row["text"] = make_text(rng, _cue(rng, emotion, signal))
+            row["text"] = make_text(rng, emotion and _cue(rng, emotion, signal))
         if "tags" in combo:
-            row["tags"] = make_tags(rng, _cue(rng, emotion, signal))
+            row["tags"] = make_tags(rng, emotion and _cue(rng, emotion, signal))
         rows.append(row)
     manifest = out / "manifest.jsonl"
     write_manifest(manifest, rows)
     summary = {"source": "synthetic demo posts (model/demo_data.py: generated sentences, tags and photo crops)"}
-    (out / "summary.json").write_text(json.dumps({**summary, "rows": n, "seed": seed, "signal": signal}, indent=1))
+    (out / "summary.json").write_text(
+        json.dumps({**summary, "rows": len(rows), "neutral": len(rows) - n, "seed": seed, "signal": signal}, indent=1)
+    )
     return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="emostream demo-data", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("artifacts/demo-data"))
-    ap.add_argument("--n", type=int, default=1000, help="number of examples")
+    ap.add_argument("--n", type=int, default=1000, help="number of examples with an emotion")
+    ap.add_argument("--neutral-share", type=float, default=0.2, help="neutral examples, per example with an emotion")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--signal", type=float, default=0.7, help="probability that a modality shows the true emotion")
     args = ap.parse_args(argv)
-    path = generate(args.out, args.n, args.seed, args.signal)
-    print(f"wrote {path} ({args.n} synthetic examples, seed {args.seed})")
+    path = generate(args.out, args.n, args.seed, args.signal, neutral_share=args.neutral_share)
+    print(f"wrote {path} ({args.n} synthetic examples with an emotion + neutral ones, seed {args.seed})")
     return 0

@@ -1,4 +1,6 @@
-"""`emostream evaluate`: Table 1 of the paper for a bundle (per-head accuracy, macro-F1) and a confusion matrix."""
+"""`emostream evaluate`: Table 1 of the paper for a bundle (per-head accuracy, macro-F1), a confusion matrix, and for a
+bundle with a neutral gate its precision/recall with and without the gate (`--baseline`: beside TF-IDF + LR given the
+same 9 classes, trained in the same run)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .bundle_info import SERVING
 from .data import encode, split_of
 from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
+from .neutral import evaluate_gate
 from .tokenizer import has_emoji
 
 
@@ -35,6 +38,25 @@ def table(metrics: dict[str, dict[str, float]], title: str = "") -> str:
         lines.append(
             f"| {Combo.parse(combo).paper} | {r['n']} | {_pct(r['emotion_acc'])} | {_pct(r['emotion_f1'])} | "
             f"{_pct(r['sentiment_acc'])} |"
+        )
+    return "\n".join(lines)
+
+
+def neutral_table(rows: dict[str, dict], title: str = "") -> str:
+    """One line per (head, model): the neutral gate's precision/recall and the emotion scores of the posts that have
+    one (a post called neutral is a miss)."""
+    lines = [
+        f"{title}\n" if title else "",
+        "| head | model | neutral precision | neutral recall | neutral F1 | said neutral | emotion accuracy | "
+        "emotion macro-F1 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in rows.items():
+        combo, model = name.split(" ", 1)
+        lines.append(
+            f"| {Combo.parse(combo).paper} | {model} | {_pct(r['neutral_precision'])} | {_pct(r['neutral_recall'])} | "
+            f"{_pct(r['neutral_f1'])} | {_pct(r['neutral_share_said'])} | {_pct(r['emotion_acc'])} | "
+            f"{_pct(r['emotion_f1'])} |"
         )
     return "\n".join(lines)
 
@@ -87,11 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         choices=["all", "emoji", "emoji-emoticons"],
         help="only the texts with an emoji (or an emoji or emoticon)",
     )
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="for a bundle with a neutral gate: TF-IDF + LR given the same 9 classes, trained on the manifest's train"
+        " split in this run (heads without an image)",
+    )
     ap.add_argument("--confusion", type=Path, default=Path("artifacts/confusion.png"))
     args = ap.parse_args(argv)
     b = load_bundle(args.bundle)
     seed = b.meta["train_config"]["seed"]
-    examples = split_of(read_manifest(args.manifest), seed=seed)[args.split]
+    parts = split_of(read_manifest(args.manifest), seed=seed)
+    examples = parts[args.split]
     if args.subset != "all":
         examples = [e for e in examples if has_emoji(e.text, emoticons=args.subset == "emoji-emoticons")]
     data, _ = encode(examples, b.tokenizer, args.manifest.parent, b.image_size)
@@ -107,5 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     keep = y >= 0
     confusion_png(y[keep], emo.argmax(1)[keep], args.confusion, f"{Combo.parse(combo).paper} head, {args.split} split")
     print(f"confusion matrix: {args.confusion}")
-    (args.confusion.with_suffix(".json")).write_text(json.dumps(metrics, indent=1))
+    gated = {c: t for c, t in b.info.neutral_threshold.items() if c.name in heads and t is not None}
+    neutral = {}
+    for c, t in gated.items():
+        for model, r in evaluate_gate(b.model, data, c.name, t).items():
+            neutral[f"{c.name} {model}"] = r
+    if gated and args.baseline:
+        from .baseline import baseline_neutral
+
+        if args.subset != "all":
+            parts = {**parts, args.split: examples}
+        enc = {n: encode(exs, b.tokenizer, args.manifest.parent, b.image_size)[0] for n, exs in parts.items()}
+        for c in gated:
+            if not c.has_image:
+                neutral[f"{c.name} TF-IDF+LR, 9 classes"] = baseline_neutral(c, b.tokenizer, parts, enc)
+    if neutral:
+        print(
+            neutral_table(neutral, f"neutral gate (thresholds {', '.join(f'{c.paper} {t}' for c, t in gated.items())})")
+        )
+    out = {**metrics, "neutral": neutral} if neutral else metrics
+    (args.confusion.with_suffix(".json")).write_text(json.dumps(out, indent=1))
     return 0

@@ -43,20 +43,36 @@ class ExportOptions:
     providers: str = "CPUExecutionProvider"  # the python-backend runner's onnxruntime providers (bench/gpu.sh: CUDA)
     dynamic_batching: bool = True
     prefix: str = ""  # prepended to every model name, so several exports can share one repository
+    opinions: bool = True  # heads of 2-3 modalities also give each modality's own head's opinion (tc.outputs)
 
     def max_batch(self, combo: Combo) -> int:
         """Image ensembles take smaller requests than the text/tag ones (DenseNet dominates their cost)."""
         return self.image_batch if combo.has_image else self.batch
 
 
+def _probs(head, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A head's emotion and sentiment probabilities and its neutral-gate probability (B, 1; zeros without a gate)."""
+    e, s, n = head(feats)
+    neutral = torch.sigmoid(n).unsqueeze(1) if n is not None else torch.zeros_like(s[:, :1])
+    return torch.softmax(e, 1), torch.softmax(s, 1), neutral
+
+
 class _Head(nn.Module):
-    def __init__(self, head):
+    """A combination's head as served: its outputs, then (`singles`: one head per modality, in the combination's
+    order) each single-modality head's opinion of the same features (tc.OPINIONS)."""
+
+    def __init__(self, head, singles=()):
         super().__init__()
         self.head = head
+        self.singles = nn.ModuleList(singles)
 
     def forward(self, *feats):
-        e, s = self.head(torch.cat(feats, dim=1))
-        return torch.softmax(e, 1), torch.softmax(s, 1)
+        out = _probs(self.head, torch.cat(feats, dim=1))
+        opinions = []
+        for single, f in zip(self.singles, feats, strict=False):
+            e, _, n = _probs(single, f)
+            opinions.append(torch.cat([e, n], dim=1))
+        return (*out, *opinions)
 
 
 def _onnx(module: nn.Module, args: tuple, inputs: list, outputs: list, path: Path) -> None:
@@ -121,6 +137,7 @@ def _model_config(
 
 
 def _ensemble_config(combo: Combo, mbs: int, inputs, outputs, params: dict, prefix: str) -> mc.ModelConfig:
+    """`outputs`: the head's, which the ensemble passes on."""
     """emotion_<combo>: each modality's encoder, then the combination's head, in one call."""
     cfg = _config(tc.ensemble_name(combo, prefix), mbs, inputs, outputs, params)
     cfg.platform = "ensemble"
@@ -131,7 +148,7 @@ def _ensemble_config(combo: Combo, mbs: int, inputs, outputs, params: dict, pref
     head = cfg.ensemble_scheduling.step.add(model_name=tc.head_name(combo, prefix), model_version=-1)
     for m in combo:
         head.input_map[tc.FEATURES[m].name] = tc.FEATURES[m].name
-    for out, _ in tc.OUTPUTS:
+    for out, _ in outputs:
         head.output_map[out.name] = out.name
     return cfg
 
@@ -169,7 +186,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
         "text": torch.ones(1, tok.max_words, dtype=torch.long),  # traced at max_words, served at any length
         "tags": torch.ones(1, *in_dims["tags"], dtype=torch.long),
     }
-    outputs = [(t, [n]) for t, n in tc.OUTPUTS]
+    outputs = {c: [(t, [n]) for t, n in tc.outputs(c, opt.opinions)] for c in COMBOS}
     spec = {  # name -> (module, example args, inputs, outputs, max batch)
         tc.encoder_name(m, opt.prefix): (
             getattr(net, m),
@@ -181,11 +198,12 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
         for m in MODALITIES
     }
     for combo in COMBOS:
+        singles = [net.heads[m] for m in combo] if len(outputs[combo]) > len(tc.OUTPUTS) else []
         spec[tc.head_name(combo, opt.prefix)] = (
-            _Head(net.heads[combo.name]),
+            _Head(net.heads[combo.name], singles),
             tuple(torch.zeros(1, feat_dims[m]) for m in combo),
             [(tc.FEATURES[m], [feat_dims[m]]) for m in combo],
-            outputs,
+            outputs[combo],
             opt.batch,
         )
     staging = next(iter(dirs.values())) / f".onnx-{opt.prefix}{version}"
@@ -206,7 +224,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
             (tdir / name / str(version)).mkdir(parents=True, exist_ok=True)
             _write(
                 tdir / name / "config.pbtxt",
-                _ensemble_config(combo, opt.max_batch(combo), ins, outputs, params, opt.prefix),
+                _ensemble_config(combo, opt.max_batch(combo), ins, outputs[combo], params, opt.prefix),
             )
     shutil.rmtree(staging, ignore_errors=True)
     return version
@@ -238,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu-accelerator", choices=["cuda", "tensorrt"], default="cuda")
     ap.add_argument("--prefix", default="", help="model name prefix (several exports in one repository)")
     ap.add_argument(
+        "--no-opinions",
+        action="store_true",
+        help="heads of 2-3 modalities give their own outputs only, not each modality's head's opinion",
+    )
+    ap.add_argument(
         "--serving-link",
         type=Path,
         default=SERVING,
@@ -252,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu_accelerator=args.gpu_accelerator,
         dynamic_batching=not args.no_dynamic_batching,
         prefix=args.prefix,
+        opinions=not args.no_opinions,
     )
     bundle = load_bundle(args.bundle)
     version = export(bundle, args.repo, opt)

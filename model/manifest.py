@@ -29,11 +29,18 @@ class Example(BaseModel):
     # the source's own finer labels (GoEmotions' 27 categories + neutral): an auxiliary training target of the text
     # encoder (TrainConfig.aux_weight), never served
     categories: list[str] | None = None
+    # "no emotion": True when the raters said the post expresses none (GoEmotions' neutral), False when it expresses
+    # one, None when unknown. Absent from a line with an emotion or sentiment label: False. The neutral gate's target.
+    neutral: bool | None = None
 
     @model_validator(mode="after")
-    def _derive_sentiment(self):
+    def _derive_labels(self):
         if self.sentiment is None and self.emotion is not None:
             self.sentiment = sentiment_of(self.emotion)
+        if self.neutral and (self.emotion or self.sentiment):
+            raise ValueError("a neutral example has no emotion or sentiment label")
+        if "neutral" not in self.model_fields_set and (self.emotion or self.sentiment):
+            self.neutral = False
         return self
 
 

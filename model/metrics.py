@@ -25,19 +25,27 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 
 @torch.no_grad()
-def head_predictions(model, data: Encoded, combo: str, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Emotion and sentiment probabilities of one head on the examples having its modalities, others dropped."""
+def head_outputs(model, data: Encoded, combo: str, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Emotion (N, 8), sentiment (N, 2) and neutral-gate (N,; zeros without a gate) probabilities of one head on the
+    examples having its modalities, others dropped."""
     model.eval()
     mods = Combo.parse(combo).modalities
     sub = data.having(mods).keep(mods)
-    emo, sent = [], []
+    emo, sent, neutral = [], [], []
     for batch, _, _ in sub.batches(batch_size):
-        rows, e, s = model(batch, heads=(combo,))[combo]
+        rows, e, s, n = model(batch, heads=(combo,))[combo]
         emo.append(torch.softmax(e, 1))
         sent.append(torch.softmax(s, 1))
+        neutral.append(torch.sigmoid(n) if n is not None else torch.zeros(len(rows)))
     if not emo:
-        return np.zeros((0, 8)), np.zeros((0, 2))
-    return torch.cat(emo).numpy(), torch.cat(sent).numpy()
+        return np.zeros((0, 8)), np.zeros((0, 2)), np.zeros(0)
+    return torch.cat(emo).numpy(), torch.cat(sent).numpy(), torch.cat(neutral).numpy()
+
+
+def head_predictions(model, data: Encoded, combo: str, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Emotion and sentiment probabilities of one head on the examples having its modalities, others dropped."""
+    emo, sent, _ = head_outputs(model, data, combo, batch_size)
+    return emo, sent
 
 
 def evaluate_heads(model, data: Encoded, heads=COMBO_NAMES) -> dict[str, dict[str, float]]:
@@ -60,12 +68,14 @@ def evaluate_heads(model, data: Encoded, heads=COMBO_NAMES) -> dict[str, dict[st
 
 
 @torch.no_grad()
-def mean_loss(model, data: Encoded, heads=None, batch_size: int = 256) -> float:
-    """Multitask loss (section 3.2) averaged over the examples of `data`."""
+def mean_loss(model, data: Encoded, heads=None, neutral_weight: float = 1.0, batch_size: int = 256) -> float:
+    """Multitask loss (section 3.2, with the neutral gate's term) averaged over the examples of `data`."""
     model.eval()
     total, n = 0.0, 0
-    for batch, emo, sent in data.batches(batch_size):
-        loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo))
+    for idx in data.index_batches(batch_size):
+        batch, emo, sent = data.labelled_batch(idx)
+        neutral = data.neutral[idx] if data.neutral is not None else None
+        loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo), None, neutral, neutral_weight)
         total += float(loss) * len(emo)
         n += len(emo)
     return total / max(n, 1)

@@ -27,6 +27,7 @@ from .language import training_languages
 from .loss import MISSING, aux_loss, multitask_loss
 from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
+from .neutral import calibrate_gates
 from .tokenizer import Tokenizer
 from .wordvectors import embedding_matrix, vocabulary_vectors
 
@@ -93,6 +94,8 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
             f"word vectors: {train_cfg.word_vectors} ({mat.shape[1]}-d), "
             f"coverage {coverage:.1%} of {len(tok.words) - 2} vocabulary words"
         )
+    # the neutral gate, when the training split has neutral examples to learn it from
+    updates["neutral_gate"] = bool(train_cfg.neutral_weight) and any(e.neutral for e in parts["train"])
     if train_cfg.aux_weight:  # the source categories seen in training, if the manifest has any
         updates["aux_categories"] = tuple(sorted({c for e in parts["train"] for c in e.categories or ()}))
     model_cfg = model_cfg.model_copy(update=updates)
@@ -106,6 +109,11 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         + f"; vocab {len(tok.words)} words, {len(tok.tags)} tags"
         + (f"; auxiliary target: {len(model_cfg.aux_categories)} source categories" if model_cfg.aux_categories else "")
+        + (
+            f"; neutral gate: {int((splits['train'].neutral == 1).sum())} neutral training examples"
+            if model_cfg.neutral_gate
+            else ""
+        )
         + (f"; {failed} images failed to load" if failed else "")
     )
     return Prepared(tok, splits, parts, model_cfg, vectors, coverage, manifest_hash(manifest), failed, Path(manifest))
@@ -197,7 +205,9 @@ def fit(
         for idx in bar:
             batch, emo, sent = train.labelled_batch(idx)
             feats = model.encode(batch)
-            loss, _ = multitask_loss(model.classify(feats, batch["mask"], heads), emo, sent, len(emo), weights)
+            outputs = model.classify(feats, batch["mask"], heads)
+            neutral = None if train.neutral is None else train.neutral[idx]
+            loss, _ = multitask_loss(outputs, emo, sent, len(emo), weights, neutral, cfg.neutral_weight)
             total += loss.item() * len(emo)  # the multitask loss alone: comparable with the validation loss
             if use_aux:
                 has_text = batch["mask"][:, 1]
@@ -211,7 +221,7 @@ def fit(
             opt.step()
             n += len(emo)
         seconds = time.monotonic() - t0
-        val_loss = mean_loss(model, val, heads)
+        val_loss = mean_loss(model, val, heads, cfg.neutral_weight)
         metrics = evaluate_heads(model, val, shown)
         val_score = score(metrics)
         history.append(
@@ -251,11 +261,18 @@ def fit(
 
 
 def calibrate_heads(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainConfig, log=print) -> dict[str, float]:
-    """After fit: the logit adjustment of each head trained with emotion labels (cfg.calibrate; model/calibration.py).
-    Returns {head: tau} (empty when cfg.calibrate is off)."""
+    """After fit: each gated head's neutral threshold (model/neutral.py), then the logit adjustment of each head
+    trained with emotion labels (cfg.calibrate; model/calibration.py). Returns {head: tau} (empty when cfg.calibrate
+    is off)."""
+    heads = [c for c, n in head_examples(train, cfg.heads or COMBO_NAMES).items() if n]
+    if model.cfg.neutral_gate:
+        gates = calibrate_gates(model, val, heads)
+        log(
+            "neutral gate, threshold per head (validation neutral F1): "
+            + ", ".join(f"{Combo.parse(c).paper} {'none' if t is None else f'{t:.2f}'}" for c, t in gates.items())
+        )
     if not cfg.calibrate:
         return {}
-    heads = [c for c, n in head_examples(train, cfg.heads or COMBO_NAMES).items() if n]
     taus = calibrate(model, train, val, heads)
     log(
         "logit adjustment, tau per head (validation macro-F1): "

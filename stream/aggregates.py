@@ -45,7 +45,7 @@ class RedisBusy(ResponseError):
 APPLY = """#!lua
 -- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
 -- ARGV: seen_ttl, emotion, sentiment, head, bucket_start, bucket_ttl, degraded (JSON list), tags (JSON list),
---       recent entry (JSON), recent max, top max, now, bucket width, late after
+--       recent entry (JSON), recent max, top max, now, bucket width, late after, disagreement (1 or 0)
 -- The bucket is the post's event time's; it lives until bucket_start + width + bucket_ttl (whatever the order the
 -- posts arrive in). A post arriving over `late after` seconds after its bucket ended is counted late in it; one
 -- whose bucket is already gone is counted in the totals only (late:expired).
@@ -58,13 +58,17 @@ redis.call('HINCRBY', KEYS[2], 'emotion:' .. emotion, 1)
 redis.call('HINCRBY', KEYS[2], 'sentiment:' .. sentiment, 1)
 redis.call('HINCRBY', KEYS[2], 'head:' .. head, 1)
 for _, d in ipairs(degraded) do redis.call('HINCRBY', KEYS[2], 'degraded:' .. d, 1) end
+local disagree = ARGV[15] == '1'
+if disagree then redis.call('HINCRBY', KEYS[2], 'disagreements', 1) end
 if start + width + bttl <= now then
   redis.call('HINCRBY', KEYS[2], 'late:expired', 1)
 else
   redis.call('HINCRBY', KEYS[3], 'posts', 1)
   redis.call('HINCRBY', KEYS[3], emotion, 1)
-  redis.call('HINCRBY', KEYS[3], sentiment, 1)
+  -- a neutral post is neutral in both: one count in the bucket's `neutral`
+  if sentiment ~= emotion then redis.call('HINCRBY', KEYS[3], sentiment, 1) end
   if #degraded > 0 then redis.call('HINCRBY', KEYS[3], 'degraded', #degraded) end
+  if disagree then redis.call('HINCRBY', KEYS[3], 'disagreements', 1) end
   if now - start - width > tonumber(ARGV[14]) then
     redis.call('HINCRBY', KEYS[3], 'late', 1)
     redis.call('HINCRBY', KEYS[2], 'late:in_bucket', 1)
@@ -106,6 +110,7 @@ class LabelledPost:
     tags: tuple[str, ...]
     at: float  # event time (created_at; processed_at for records written before it was kept), at most processed_at
     recent: str
+    disagreement: bool = False  # the modalities' own heads named different emotions
 
     @classmethod
     def from_record(cls, value: bytes) -> LabelledPost:
@@ -121,6 +126,7 @@ class LabelledPost:
             tuple(sorted(set(rec.tags))),
             min(_epoch(rec.created_at), processed) if rec.created_at else processed,
             rec.model_dump_json(exclude={"meta"}),
+            rec.disagreement,
         )
 
 
@@ -205,6 +211,7 @@ class Aggregates:
                 int(time.time()),
                 s.bucket_s,
                 s.late_after_s,
+                int(p.disagreement),
             ],
             client=pipe,
         )

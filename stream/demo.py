@@ -67,7 +67,7 @@ def sample_posts(manifest: Path, image_base: str, n: int, seed: int = 0, tag: st
         combo = COMBOS[i % len(COMBOS)] if trimodal else None
         post = {
             "id": f"{tag}-{run}-{i:03d}",
-            "true_emotion": r.get("emotion"),
+            "true_emotion": "neutral" if r.get("neutral") else r.get("emotion"),
             "true_sentiment": r.get("sentiment"),
             "true_categories": r.get("categories"),
         }
@@ -311,7 +311,7 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
             text = f"  {p['text'][:70]!r}" if isinstance(p.get("text"), str) else ""
             print(format_record(rec) + gold + text, flush=True)
         if judged:
-            print(f"-> {right} of {judged} posts with a human emotion label got that emotion")
+            print(f"-> {right} of {judged} posts with a human emotion label (or neutral) got that answer")
     return out
 
 

@@ -28,7 +28,7 @@ from .images import ImageFetcher, ImageFetchError
 from .parsing import parse_post
 from .records import DeadLetter, Incoming, Output, dead_letter
 from .retry import Backoff, Waiting, retry_transient
-from .schemas import Degraded, EmotionRecord, InvalidPost, Post, iso
+from .schemas import Degraded, EmotionRecord, InvalidPost, Opinion, Post, iso
 from .settings import Settings
 from .triton_client import (
     BadRequest,
@@ -226,16 +226,25 @@ class Pipeline:
         return res
 
     async def _infer(self, head: Combo, ws: list[_Work], result: BatchResult) -> list[tuple | None]:
-        """(emotion probs, sentiment probs) per post, or None for a post dead-lettered here. Triton unavailable or
-        serving another model: retried (the batch waits). Rejected: the models are checked again (waiting while they
-        do not match), then the chunk is split until the rejected posts are alone; those are dead letters. Timed out:
-        split until the posts are alone; a post alone that times out while Triton answers a probe request of the same
-        head is tried again, and dead-lettered `inference_timeout` after EMOSTREAM_TRITON_TIMEOUT_STRIKES times. Every
-        timeout first waits for a probe to pass, so that a busy Triton is not sent more work."""
+        """(emotion probs, sentiment probs, neutral prob, {modality: opinion}) per post, or None for a post
+        dead-lettered here. Triton unavailable or serving another model: retried (the batch waits). Rejected: the
+        models are checked again (waiting while they do not match), then the chunk is split until the rejected posts
+        are alone; those are dead letters. Timed out: split until the posts are alone; a post alone that times out
+        while Triton answers a probe request of the same head is tried again, and dead-lettered `inference_timeout`
+        after EMOSTREAM_TRITON_TIMEOUT_STRIKES times. Every timeout first waits for a probe to pass, so that a busy
+        Triton is not sent more work."""
         retry = dict(transient=TRANSIENT, stopping=self.stopping, backoff=self.backoff, waiting=self.waiting)
         try:
             res = await retry_transient("triton", lambda: self._call(head, ws), **retry)
-            return [(res.emotion_probs[i], res.sentiment_probs[i]) for i in range(len(ws))]
+            return [
+                (
+                    res.emotion_probs[i],
+                    res.sentiment_probs[i],
+                    res.neutral_probs[i],
+                    {m: o[i] for m, o in res.opinions.items()},
+                )
+                for i in range(len(ws))
+            ]
         except BadRequest as e:
             log.warning("Triton rejected %d posts for %s (%s); checking the models", len(ws), head.name, e)
             await retry_transient("triton", lambda: self.client.check(self.bundle), **retry)
@@ -272,10 +281,29 @@ class Pipeline:
             tags=[UNK_ID] + [PAD_ID] * (b.max_tags - 1),
         )
 
+    def _opinions(self, opinions: dict[str, np.ndarray]) -> dict:
+        """The record's `opinions` (each trained single-modality head's emotion, or neutral when its gate fires, and
+        score) and `disagreement` (two of them name different answers)."""
+        out = {}
+        for m, o in opinions.items():
+            head = Combo.parse(m)
+            if not self.bundle.trained(head):
+                continue
+            if self.bundle.is_neutral(head, float(o[-1])):
+                out[m] = Opinion(emotion="neutral", score=round(float(o[-1]), 6))
+            else:
+                out[m] = Opinion(
+                    emotion=self.bundle.emotions[int(o[:-1].argmax())], score=round(float(o[:-1].max()), 6)
+                )
+        return {"opinions": out, "disagreement": len({o.emotion for o in out.values()}) > 1}
+
     def _output(self, result: BatchResult, w: _Work, head: Combo, probs: tuple, now: float) -> None:
         """The record of one labelled post, serialised and sized here; too large or unserialisable: a dead letter."""
-        e, s = probs
+        e, s, p, opinions = probs
         emotions, sentiments = self.bundle.emotions, self.bundle.sentiments
+        gated = self.bundle.is_neutral(head, float(p))
+        if len(head) == 1:  # a single-modality head's answer is that modality's opinion
+            opinions = {head.name: np.append(e, p)}
         have = w.usable
         _, reason = self.bundle.route(have)
         latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
@@ -288,10 +316,12 @@ class Pipeline:
         try:
             record = EmotionRecord(
                 id=w.post.id,
-                emotion=emotions[int(e.argmax())],
+                emotion="neutral" if gated else emotions[int(e.argmax())],
                 emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e, strict=True)},
-                sentiment=sentiments[int(s.argmax())],
-                sentiment_score=round(float(s.max()), 6),
+                sentiment="neutral" if gated else sentiments[int(s.argmax())],
+                sentiment_score=round(float(p if gated else s.max()), 6),
+                neutral_score=round(float(p), 6) if self.bundle.neutral_threshold.get(head) is not None else None,
+                **self._opinions(opinions),
                 modalities=list(have.modalities),
                 head=head.name,
                 head_reason=reason,

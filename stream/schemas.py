@@ -15,6 +15,7 @@ __all__ = [
     "InvalidPost",
     "Post",
     "Degraded",
+    "Opinion",
     "EmotionRecord",
     "DeadLetterSource",
     "DeadLetterRecord",
@@ -93,10 +94,17 @@ class Degraded(BaseModel):
     reason: str
 
 
-# Published label values (contracts/labels.py, plus "neutral", which bundles with a neutral gate answer for text with
-# no emotion; the bundles shipped today do not).
+# Published label values (contracts/labels.py, plus "neutral": what a head with a neutral gate answers for a post
+# that expresses no emotion, model/neutral.py).
 _EMOTION_VALUES = [*EMOTIONS, "neutral"]
 _SENTIMENT_VALUES = [*SENTIMENTS, "neutral"]
+
+
+class Opinion(BaseModel):
+    """What one modality's own head says of the post."""
+
+    emotion: str = Field(description="its most likely emotion, or neutral", json_schema_extra={"enum": _EMOTION_VALUES})
+    score: float = Field(description="its probability of that emotion (of neutral: its neutral gate's)")
 
 
 class EmotionRecord(BaseModel):
@@ -105,10 +113,32 @@ class EmotionRecord(BaseModel):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     schema_version: int = Field(SCHEMA_VERSION, description="major version of this contract (docs/SUBSCRIBERS.md)")
     id: str = Field(description="the input post's id")
-    emotion: str = Field(description="the most likely emotion", json_schema_extra={"enum": _EMOTION_VALUES})
-    emotion_scores: dict[str, float] = Field(description="probability of each emotion (they sum to 1)")
-    sentiment: str = Field(description="the most likely sentiment", json_schema_extra={"enum": _SENTIMENT_VALUES})
-    sentiment_score: float = Field(description="probability of that sentiment")
+    emotion: str = Field(
+        description='the most likely emotion, or "neutral" when the head\'s neutral gate says the post expresses none',
+        json_schema_extra={"enum": _EMOTION_VALUES},
+    )
+    emotion_scores: dict[str, float] = Field(
+        description="probability of each of the 8 emotions (they sum to 1), also when the post is neutral"
+    )
+    sentiment: str = Field(
+        description='the most likely sentiment; "neutral" exactly when emotion is',
+        json_schema_extra={"enum": _SENTIMENT_VALUES},
+    )
+    sentiment_score: float = Field(description="probability of that sentiment (of neutral: neutral_score)")
+    neutral_score: float | None = Field(
+        None,
+        description="the neutral gate's probability that the post expresses no emotion; the post is neutral when it"
+        " reaches the head's threshold (bundle.json neutral_threshold); null when the head has no gate",
+    )
+    opinions: dict[str, Opinion] = Field(
+        {},
+        description="modality (image, text, tags) -> what that modality's own head says, for each modality of the"
+        " head that answered whose single-modality head was trained (empty when Triton serves an export without"
+        " them: `emostream export --no-opinions`)",
+    )
+    disagreement: bool = Field(
+        False, description="two of the opinions name different emotions (one may be neutral): irony, memes, news photos"
+    )
     modalities: list[str] = Field(description="the post's usable modalities: image, text, tags")
     head: str = Field(description="the classifier head that answered (a combination of modalities, e.g. text_tags)")
     head_reason: str = Field("all usable modalities", description="why that head")

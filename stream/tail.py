@@ -13,9 +13,14 @@ from .settings import Settings
 
 def format_record(r: dict) -> str:
     deg = ", ".join(f"{d['modality']}:{d['reason']}" for d in r.get("degraded", []))
+    score = r.get("neutral_score") if r["emotion"] == "neutral" else r["emotion_scores"][r["emotion"]]
+    opinions = r.get("opinions") or {}
+    split = " ".join(f"{m}={o['emotion']}" for m, o in opinions.items()) if r.get("disagreement") else ""
     return (
-        f"{r['id']:<28} {r['emotion']:<12} {r['emotion_scores'][r['emotion']]:.2f}  {r['sentiment']:<8} "
-        f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms" + (f"  degraded[{deg}]" if deg else "")
+        f"{r['id']:<28} {r['emotion']:<12} {score:.2f}  {r['sentiment']:<8} "
+        f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms"
+        + (f"  degraded[{deg}]" if deg else "")
+        + (f"  disagree[{split}]" if split else "")
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tritonclient.grpc.aio as grpcaio
@@ -84,7 +84,11 @@ class InferenceTimeout(TritonError):
 class InferResult:
     emotion_probs: np.ndarray  # (B, 8) float32, label order of the bundle
     sentiment_probs: np.ndarray  # (B, 2)
+    neutral_probs: np.ndarray  # (B,) the neutral gate's probability (0 for a head without one)
     triton_version: str
+    # modality -> (B, 9): its own head's emotion probabilities and neutral probability (tc.OPINIONS), for an ensemble
+    # of two or more modalities exported with them
+    opinions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class EmotionClient:
@@ -107,6 +111,7 @@ class EmotionClient:
         self.bundle = bundle
         self._checked: dict[Combo, str] = {}  # combo -> Triton version that matched the bundle
         self.max_batch: dict[Combo, int] = {}  # combo -> the ensemble's max_batch_size, as check() read it
+        self.opinions: dict[Combo, bool] = {}  # combo -> whether its ensemble gives the modalities' opinions
 
     def model(self, combo: Combo) -> str:
         return tc.ensemble_name(combo, self.prefix)
@@ -163,12 +168,14 @@ class EmotionClient:
             if got_in != want_in:
                 problems.append(f"{name} inputs {got_in} != expected {want_in}")
             got_out = {t["name"]: [int(x) for x in t["shape"]] for t in meta["outputs"]}
-            want_out = {
-                tc.EMOTION_PROBS.name: [-1, len(bundle.emotions)],
-                tc.SENTIMENT_PROBS.name: [-1, len(bundle.sentiments)],
+            sizes = {tc.EMOTION_PROBS.name: len(bundle.emotions), tc.SENTIMENT_PROBS.name: len(bundle.sentiments)}
+            want = {
+                opinions: {t.name: [-1, sizes.get(t.name, n)] for t, n in tc.outputs(combo, opinions)}
+                for opinions in (True, False)
             }
-            if got_out != want_out:
-                problems.append(f"{name} outputs {got_out} != expected {want_out}")
+            if got_out not in want.values():
+                problems.append(f"{name} outputs {got_out} != expected {want[True]} (or without opinions)")
+            self.opinions[combo] = got_out == want[True] and len(combo) > 1
             params = {k: v.get("string_value") for k, v in cfg.get("parameters", {}).items()}
             if params.get(tc.PARAMS.EMOTIONS) != ",".join(bundle.emotions) or params.get(
                 tc.PARAMS.SENTIMENTS
@@ -200,7 +207,8 @@ class EmotionClient:
             inp = InferInput(spec.name, list(arr.shape), spec.datatype)
             inp.set_data_from_numpy(np.ascontiguousarray(arr))
             inputs.append(inp)
-        outputs = [InferRequestedOutput(t.name) for t, _ in tc.OUTPUTS]
+        wanted = tc.outputs(combo, self.opinions.get(combo, False))
+        outputs = [InferRequestedOutput(t.name) for t, _ in wanted]
         try:
             res = await self._client.infer(self.model(combo), inputs, outputs=outputs, client_timeout=self.timeout_s)
         except InferenceServerException as e:
@@ -209,7 +217,13 @@ class EmotionClient:
         if self.bundle is not None and self._checked.get(combo) != version:
             await self.check(self.bundle, [combo])  # raises ModelMismatch: the caller waits, nothing is published
             self._checked[combo] = version
-        return InferResult(res.as_numpy(tc.EMOTION_PROBS.name), res.as_numpy(tc.SENTIMENT_PROBS.name), version)
+        return InferResult(
+            res.as_numpy(tc.EMOTION_PROBS.name),
+            res.as_numpy(tc.SENTIMENT_PROBS.name),
+            res.as_numpy(tc.NEUTRAL_PROB.name)[:, 0],
+            version,
+            {m: res.as_numpy(t.name) for m, t in tc.OPINIONS.items() if (t, tc.OPINION_SIZE) in wanted},
+        )
 
     def _classify(self, combo: Combo, e: InferenceServerException) -> TritonError:
         status, msg = str(e.status()), e.message() or str(e)

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "by_split": dict(Counter(r.get("split") or "unassigned" for r in rows)),
         "emotion": dict(Counter(r["emotion"] for r in rows if r.get("emotion"))),
         "sentiment": dict(Counter(r["sentiment"] for r in rows if r.get("sentiment"))),
+        "neutral": dict(Counter(str(r["neutral"]).lower() for r in rows if "neutral" in r)),
         "skipped": dict(getattr(source, "skipped", {}) or getattr(getattr(source, "table", None), "skipped", {})),
         "failed_images": dict(getattr(source, "failed", {})),
     }

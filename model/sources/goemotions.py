@@ -3,7 +3,9 @@
 The mapping to the paper's 8 emotions keeps what the data says and no more (docs/DATA.md has the table and the counts):
 categories that name one of the 8 (or a clear variant of it) give the emotion and its sentiment; categories that only
 say positive or negative give the sentiment alone (a partial label); ambiguous ones (surprise, realization, confusion,
-curiosity, neutral) give nothing. A comment with several categories keeps the labels they agree on.
+curiosity) give neither. A comment with several categories keeps the labels they agree on. `neutral` alone makes a
+neutral example (the neutral gate's positive); a comment without it is not neutral (its negative), with it and another
+category the raters disagree (unknown).
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from pathlib import Path
 
 from contracts.labels import sentiment_of
 
-__all__ = ["MAPPING", "map_categories", "GoEmotions", "SPLITS", "OFFICIAL_URL", "SHA256", "DownloadError", "locate"]
+__all__ = [
+    "MAPPING",
+    "map_categories",
+    "neutral_of",
+    "GoEmotions",
+    "SPLITS",
+    "OFFICIAL_URL",
+    "SHA256",
+    "DownloadError",
+    "locate",
+]
 
 SPLITS = {"train": "train", "dev": "val", "test": "test"}  # file -> manifest split
 OFFICIAL_URL = "https://raw.githubusercontent.com/google-research/google-research/master/goemotions/data/"
@@ -84,6 +96,14 @@ def map_categories(categories: list[str]) -> tuple[str | None, str | None]:
     return (next(iter(emotions)) if len(emotions) == 1 else None), sentiment
 
 
+def neutral_of(categories: list[str]) -> bool | None:
+    """The neutral gate's target: True when the raters said only `neutral`, False when they named no `neutral` (some
+    emotion, if not one of the 8), None when they disagree (neutral and an emotion)."""
+    if "neutral" not in categories:
+        return False
+    return True if set(categories) == {"neutral"} else None
+
+
 class GoEmotions:
     """Reads train/dev/test.tsv (text, comma-separated category ids, comment id) and labels.txt from `folder`."""
 
@@ -103,16 +123,19 @@ class GoEmotions:
                 for c in cats:
                     self.counts[(split, c)] += 1
                 emotion, sentiment = map_categories(cats)
-                if emotion is None and sentiment is None:
+                neutral = neutral_of(cats)
+                if emotion is None and sentiment is None and neutral is None:
                     self.skipped[split] += 1
                     continue
                 self.counts[(split, "emotion", emotion)] += 1
                 self.counts[(split, "sentiment", sentiment)] += 1
+                self.counts[(split, "neutral", neutral)] += 1
                 yield {
                     "id": f"goemotions-{cid}",
                     "text": text,
                     "emotion": emotion,
                     "sentiment": sentiment,
+                    "neutral": neutral,  # the neutral gate's target
                     "split": split,
                     "categories": cats,  # the raters' own categories: the trainer's auxiliary target
                 }

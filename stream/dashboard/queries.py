@@ -13,6 +13,9 @@ from contracts.redis_keys import RedisKeys
 __all__ = ["Queries"]
 
 WORKER_FRESH_S = 30  # a worker whose heartbeat is older is not listed
+# what a record can say: the 8 emotions and neutral (the neutral gate, model/neutral.py), counted apart
+LABELS = (*EMOTIONS, "neutral")
+SENTIMENT_LABELS = (*SENTIMENTS, "neutral")
 
 
 class Queries:
@@ -27,9 +30,9 @@ class Queries:
         last_min = [b for b in series["buckets"] if b["t"] >= now - 60]
         hour = series["buckets"]
 
-        def share(buckets):
+        def share(buckets):  # of all posts: the 8 emotions and neutral add up to 1
             n = sum(b["posts"] for b in buckets)
-            return {e: (sum(b["emotions"][e] for b in buckets) / n if n else 0.0) for e in EMOTIONS}, n
+            return {e: (sum(b["emotions"][e] for b in buckets) / n if n else 0.0) for e in LABELS}, n
 
         share_now, n_now = share(last_min)
         share_hour, n_hour = share(hour)
@@ -51,9 +54,10 @@ class Queries:
                 "posts": posts,
                 "dead_letters": _sum(totals, "dead:"),
                 "degraded": _sum(totals, "degraded:"),
+                "disagreements": totals.get("disagreements", 0),
                 "late": _fields(totals, "late:"),
-                "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in EMOTIONS},
-                "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENTS},
+                "emotions": {e: totals.get(RedisKeys.total_field("emotion", e), 0) for e in LABELS},
+                "sentiments": {s: totals.get(RedisKeys.total_field("sentiment", s), 0) for s in SENTIMENT_LABELS},
                 "heads": _fields(totals, "head:"),
                 "dead_by_reason": _fields(totals, "dead:"),
                 "degraded_by_reason": _fields(totals, "degraded:"),
@@ -63,6 +67,7 @@ class Queries:
                 "posts_last_hour": n_hour / 3600,
                 "dead_last_minute": sum(b["dead"] for b in last_min) / 60,
                 "degraded_last_minute": sum(b["degraded"] for b in last_min) / 60,
+                "disagreements_last_minute": sum(b["disagreements"] for b in last_min) / 60,
             },
             "emotion_share": {"last_minute": share_now, "last_hour": share_hour},
             "workers": sorted(workers, key=lambda w: w["name"]),
@@ -71,8 +76,8 @@ class Queries:
         }
 
     async def timeseries(self, minutes: int = 60, end: float | None = None) -> dict:
-        """Per event-time bucket counts of emotions, sentiments, late posts, dead letters (processing time) and
-        degraded posts over the `minutes` before `end` (epoch seconds; default now)."""
+        """Per event-time bucket counts of emotions (and neutral), sentiments, late posts, disagreements, dead letters
+        (processing time) and degraded posts over the `minutes` before `end` (epoch seconds; default now)."""
         end = time.time() if end is None else end
         starts = [int(float(t)) for t in await self.r.zrangebyscore(self.keys.buckets, end - minutes * 60, end)]
         pipe = self.r.pipeline(transaction=False)
@@ -89,20 +94,19 @@ class Queries:
                     "dead": h.get("dead", 0),
                     "degraded": h.get("degraded", 0),
                     "late": h.get("late", 0),
-                    "emotions": {e: h.get(e, 0) for e in EMOTIONS},
-                    "sentiments": {s: h.get(s, 0) for s in SENTIMENTS},
+                    "disagreements": h.get("disagreements", 0),
+                    "emotions": {e: h.get(e, 0) for e in LABELS},
+                    "sentiments": {s: h.get(s, 0) for s in SENTIMENT_LABELS},
                 }
             )
         return {"bucket_s": self.bucket_s, "end": end, "time": "event", "buckets": buckets}
 
     async def top_tags(self, n: int = 5) -> dict:
         pipe = self.r.pipeline(transaction=False)
-        for e in EMOTIONS:
+        for e in LABELS:
             pipe.zrevrange(self.keys.top(e), 0, n - 1, withscores=True)
         rows = await pipe.execute()
-        return {
-            e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(EMOTIONS, rows, strict=True)
-        }
+        return {e: [{"tag": t.decode(), "count": int(c)} for t, c in row] for e, row in zip(LABELS, rows, strict=True)}
 
     async def recent(self, n: int = 30, after: str | None = None) -> list[dict]:
         """Latest results (records without `meta`), newest first; with `after` (a stream id) only the newer ones."""

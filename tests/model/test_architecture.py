@@ -45,7 +45,7 @@ def test_layer_shapes_follow_section_3_1():
     assert all(f.shape == (6, 300) for f in feats.values())
     out = net(_batch())
     assert set(out) == set(COMBO_NAMES)
-    assert all(e.shape == (6, 8) and s.shape == (6, 2) for _, e, s in out.values())
+    assert all(e.shape == (6, 8) and s.shape == (6, 2) and n is None for _, e, s, n in out.values())
 
 
 def test_absent_modality_encoder_gets_zero_gradient():
@@ -72,7 +72,7 @@ def test_loss_is_the_sum_of_present_heads():
     heads_of = {0: COMBO_NAMES, 1: ("image",), 2: ("text", "tags", "text_tags"), 3: ("tags",)}
     for i, heads in heads_of.items():
         for combo in heads:
-            rows, e, s = out[combo]
+            rows, e, s, _ = out[combo]
             j = rows.tolist().index(i)
             if emo[i] != MISSING:
                 expected += F.cross_entropy(e[j : j + 1], emo[i : i + 1]).item()
@@ -82,3 +82,16 @@ def test_loss_is_the_sum_of_present_heads():
     assert abs(sum(parts.values()) - loss.item()) < 1e-5
     # rows 1 and 3 cannot feed any bimodal head
     assert out["image_tags"][0].tolist() == [0]
+
+
+def test_neutral_gate_adds_one_output_per_head_and_its_loss_where_the_label_is_known():
+    net = _net(neutral_gate=True).eval()
+    mask = torch.tensor([[False, True, False]] * 3)  # text only: the T head alone
+    out = net(_batch(3, mask))
+    rows, e, s, n = out["text"]
+    assert n.shape == (3,)
+    emo, sent, neutral = torch.full((3,), MISSING), torch.full((3,), MISSING), torch.tensor([1, 0, MISSING])
+    loss, _ = multitask_loss(out, emo, sent, 3, neutral=neutral, neutral_weight=0.5)
+    want = 0.5 * F.binary_cross_entropy_with_logits(n[:2], torch.tensor([1.0, 0.0]), reduction="sum") / 3
+    assert abs(loss.item() - want.item()) < 1e-6
+    assert multitask_loss(out, emo, sent, 3)[0].item() == 0  # no neutral labels given: no term

@@ -218,7 +218,8 @@ def test_aux_targets_and_loss():
 def _with_categories(demo_bundle, tmp_path):
     rows = [json.loads(line) for line in demo_bundle.manifest.read_text().splitlines()]
     out = tmp_path / "manifest.jsonl"
-    out.write_text("".join(json.dumps({**r, "categories": [r["emotion"], f"{r['split']}-only"]}) + "\n" for r in rows))
+    cats = lambda r: [r["emotion"] or "neutral", f"{r['split']}-only"]  # noqa: E731
+    out.write_text("".join(json.dumps({**r, "categories": cats(r)}) + "\n" for r in rows))
     return out
 
 

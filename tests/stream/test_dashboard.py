@@ -85,7 +85,7 @@ def test_json_api_matches_redis(live, image_server):
     s = get_json(base + "/api/summary")
     totals = r.hgetall(k.totals)
     assert s["totals"]["posts"] == 24
-    assert s["totals"]["emotions"] == {e: int(totals.get(f"emotion:{e}", 0)) for e in EMOTIONS}
+    assert s["totals"]["emotions"] == {e: int(totals.get(f"emotion:{e}", 0)) for e in (*EMOTIONS, "neutral")}
     assert s["totals"]["dead_by_reason"] == {"bad_json": 1}
     assert s["totals"]["degraded_by_reason"] == {"image:http_404": 5}
     assert abs(sum(s["emotion_share"]["last_hour"].values()) - 1) < 1e-9

@@ -1,5 +1,6 @@
 """What a subscriber relies on, through the real worker, Kafka, Triton and Redis: records that validate against the
-published schemas, event time kept and bucketed (a backfill lands in the past), emoji-only posts labelled."""
+published schemas, event time kept and bucketed (a backfill lands in the past), emoji-only posts labelled, neutral
+chatter answered neutral and counted apart."""
 
 from __future__ import annotations
 
@@ -32,6 +33,55 @@ def test_emoji_only_post_is_labelled(pipeline_env):
     got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=[pid, f"emoticon-{env.uid}"])}
     for rec in (got[pid], got[f"emoticon-{env.uid}"]):
         assert rec["head"] == "text" and rec["modalities"] == ["text"] and rec["degraded"] == []
+
+
+def test_neutral_post_comes_out_neutral_and_is_counted_apart(pipeline_env, stack, demo_bundle):
+    env = pipeline_env
+    thresholds = json.loads((demo_bundle.bundle_path / "bundle.json").read_text())["neutral_threshold"]
+    assert thresholds["text"] is not None  # the demo data has neutral posts: the text head has a gate
+    chatter, angry = f"chatter-{env.uid}", f"angry-{env.uid}"
+    keys = RedisKeys(env.redis_prefix)
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    before = int(r.hget(keys.totals, "emotion:neutral") or 0)  # other tests' posts may be neutral too (emoji-only)
+    env.produce(
+        [
+            {"id": chatter, "text": "The city said that the government will be back this week."},
+            {"id": angry, "text": "Angry people attack and fight, angry protest with rage."},
+        ]
+    )
+    got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=[chatter, angry])}
+    c, a = got[chatter], got[angry]
+    assert c["head"] == "text" and c["emotion"] == "neutral" and c["sentiment"] == "neutral"
+    assert c["neutral_score"] >= thresholds["text"] and c["sentiment_score"] == c["neutral_score"]
+    assert abs(sum(c["emotion_scores"].values()) - 1) < 1e-4  # the 8 emotions' scores are still there
+    assert a["emotion"] == "anger" and a["sentiment"] == "negative" and a["neutral_score"] < thresholds["text"]
+    _validator("emotion-record").validate(c)
+
+    wait_for(lambda: int(r.hget(keys.totals, "emotion:neutral") or 0) > before, 30, "the neutral post counted")
+    neutral = r.hget(keys.totals, "emotion:neutral")
+    assert r.hget(keys.totals, "sentiment:neutral") == neutral  # the same posts, counted in the same script
+
+    async def summary() -> dict:
+        client = aioredis.Redis.from_url(stack.redis_url)
+        try:
+            return await Queries(client, env.redis_prefix, 10).summary()
+        finally:
+            await client.aclose()
+
+    s = asyncio.run(summary())
+    assert s["totals"]["emotions"]["neutral"] == int(neutral) == s["totals"]["sentiments"]["neutral"]
+    buckets = asyncio.run(_series_of(stack, env))
+    assert any(b["emotions"]["neutral"] for b in buckets)
+    for b in buckets:  # a neutral post is one count in its bucket, not one per label: the answers add up to the posts
+        assert sum(b["emotions"].values()) == b["posts"]
+
+
+async def _series_of(stack, env) -> list[dict]:
+    client = aioredis.Redis.from_url(stack.redis_url)
+    try:
+        return (await Queries(client, env.redis_prefix, 10).timeseries(minutes=10))["buckets"]
+    finally:
+        await client.aclose()
 
 
 def test_japanese_text_is_degraded_and_the_image_answers(pipeline_env, image_server, demo_bundle):

@@ -57,6 +57,8 @@ def test_all_combinations_right_head_and_parity(pipeline_env, image_server, demo
             )
         want = bundle.predict({"text": post.get("text"), "tags": post.get("tags"), "image": image})
         assert r["emotion"] == want["emotion"] and r["sentiment"] == want["sentiment"]
+        assert (r["neutral_score"] is None) == (want["neutral_score"] is None)
+        assert r["neutral_score"] is None or abs(r["neutral_score"] - want["neutral_score"]) < 1e-4
         for k, v in want["emotion_scores"].items():
             assert abs(r["emotion_scores"][k] - v) < 1e-4
 

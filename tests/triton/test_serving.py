@@ -1,5 +1,5 @@
-"""The exported model on the real Triton: parity with PyTorch for all seven heads, dynamic batching, typed errors,
-reload."""
+"""The exported model on the real Triton: parity with PyTorch for all seven heads (their neutral gates and the
+modalities' opinions included), dynamic batching, typed errors, reload."""
 
 from __future__ import annotations
 
@@ -41,11 +41,19 @@ async def test_parity_with_pytorch(stack, served, combo):
     client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix)
     try:
         inputs = _inputs(bundle, combo, 5, seed=len(combo))
+        await client.check(bundle.info, [Combo.parse(combo)])  # reads which outputs the ensemble declares
         res = await client.infer(Combo.parse(combo), inputs)
-        emo, sent = bundle.predict_arrays(combo, **inputs)
+        emo, sent, neutral = bundle.predict_arrays(combo, **inputs)
         assert res.emotion_probs.shape == (5, 8) and res.sentiment_probs.shape == (5, 2)
         np.testing.assert_allclose(res.emotion_probs, emo, atol=TOL, rtol=0)
         np.testing.assert_allclose(res.sentiment_probs, sent, atol=TOL, rtol=0)
+        assert bundle.config.neutral_gate and res.neutral_probs.shape == (5,)  # the demo data has neutral posts
+        np.testing.assert_allclose(res.neutral_probs, neutral, atol=TOL, rtol=0)
+        # each modality's own head on the same post: the opinions of a head of 2-3 modalities
+        assert sorted(res.opinions) == (sorted(Combo.parse(combo)) if len(Combo.parse(combo)) > 1 else [])
+        for m, got in res.opinions.items():
+            e, _, n = bundle.predict_arrays(m, **{m: inputs[m]})
+            np.testing.assert_allclose(got, np.concatenate([e, n[:, None]], axis=1), atol=TOL, rtol=0)
         assert res.triton_version == str(served.version)
     finally:
         await client.close()

@@ -219,3 +219,16 @@ def test_heartbeat_registry_without_scan(cluster_node):
     asyncio.run(go())
     assert r.zscore(k.workers, "w1") == pytest.approx(time.time(), abs=5) and r.hget(k.worker("w1"), "posts_in") == "3"
     assert 0 < r.ttl(k.worker("w1")) <= 30 and r.hget(k.lag, "total") == "5"
+
+
+def test_neutral_counts_once_in_its_bucket_and_disagreements_are_counted(cluster_node):
+    k, r = RedisKeys("{t9}:"), redis.Redis(port=cluster_node, decode_responses=True)
+    opinions = {"image": {"emotion": "awe", "score": 0.7}, "text": {"emotion": "sadness", "score": 0.6}}
+    neutral = post(1, "neutral", sentiment="neutral", sentiment_score=0.9, neutral_score=0.9)
+    split = post(2, "awe", opinions=opinions, disagreement=True)
+    assert apply(cluster_node, k.prefix, [neutral, split, post(3, "fear")]) == [True] * 3
+    totals = r.hgetall(k.totals)
+    assert totals["emotion:neutral"] == "1" and totals["sentiment:neutral"] == "1" and totals["disagreements"] == "1"
+    (start,) = r.zrange(k.buckets, 0, -1)
+    bucket = r.hgetall(k.bucket(int(start)))
+    assert bucket["neutral"] == "1" and bucket["posts"] == "3" and bucket["disagreements"] == "1"

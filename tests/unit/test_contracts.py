@@ -50,7 +50,7 @@ def test_model_names_and_tensors():
         and tc.head_name(Combo.parse("text")) == "head_text"
     )
     assert tc.INPUTS["text"].config_type == "TYPE_INT64" and tc.input_dims("image", 224, 150, 10) == [224, 224, 3]
-    assert [(t.name, n) for t, n in tc.OUTPUTS] == [("emotion_probs", 8), ("sentiment_probs", 2)]
+    assert [(t.name, n) for t, n in tc.OUTPUTS] == [("emotion_probs", 8), ("sentiment_probs", 2), ("neutral_prob", 1)]
 
 
 def test_text_length_holds_every_window_that_starts_at_a_word():
@@ -86,7 +86,7 @@ def test_redis_keys_share_the_prefix_hash_tag():
 
 
 SPELLINGS = re.compile(
-    r'"text_ids"|"tag_ids"|"emotion_probs"|"sentiment_probs"|_features"|emotion_\{|head_\{|_encoder"'
+    r'"text_ids"|"tag_ids"|"emotion_probs"|"sentiment_probs"|"neutral_prob"|_features"|emotion_\{|head_\{|_encoder"'
     r'|"seen:|"top:|"bucket:|"worker:|"emo:|\.split\("_"\)'
 )
 

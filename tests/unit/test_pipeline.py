@@ -53,7 +53,10 @@ class FakeClient:
         self.calls.append((combo, n))
         self.shapes.append({m: a.shape for m, a in arrays.items()})
         return InferResult(
-            np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32), np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32), "1"
+            np.tile([[0.9, 0.1]], (n, 1)).astype(np.float32),
+            np.tile([[0.2, 0.8]], (n, 1)).astype(np.float32),
+            np.zeros(n, np.float32),
+            "1",
         )
 
     async def check(self, bundle, combos=None):
@@ -257,3 +260,67 @@ def test_triton_slow_for_everyone_is_waited_for_not_dead_lettered():
     client = FakeClient(slow=slow)
     out, dead = records(run([{"id": str(i), "text": "happy"} for i in range(4)], client, triton_timeout_strikes=2))
     assert len(out) == 4 and not dead
+
+
+class OpinionClient(FakeClient):
+    """Answers emotion 'a' from every head; the image's own head says 'b', the tags' head is neutral (p 0.9)."""
+
+    async def infer(self, combo, arrays):
+        res = await super().infer(combo, arrays)
+        n = len(res.emotion_probs)
+        said = {"image": [0.3, 0.7, 0.1], "text": [0.8, 0.2, 0.1], "tags": [0.6, 0.4, 0.9]}
+        if len(combo) > 1:
+            res.opinions = {m: np.tile([said[m]], (n, 1)).astype(np.float32) for m in combo}
+        return res
+
+
+def test_records_carry_each_modality_opinion_and_a_disagreement_flag():
+    gated = replace(BUNDLE, neutral_threshold={Combo.parse("tags"): 0.5, Combo.parse("text"): 0.5})
+    untrained_tags = replace(BUNDLE, head_examples={**BUNDLE.head_examples, Combo.parse("tags"): 0})
+    posts = [
+        {"id": "it", "text": "happy", "image_url": "http://x/ok.jpg"},
+        {"id": "tt", "text": "happy", "tags": ["fun"]},
+        {"id": "t", "text": "happy"},
+    ]
+    out, _ = records(run(posts, OpinionClient(), bundle=gated))
+    got = {o["id"]: o for o in out}
+    assert got["it"]["opinions"] == {"image": {"emotion": "b", "score": 0.7}, "text": {"emotion": "a", "score": 0.8}}
+    assert got["it"]["disagreement"] is True and got["it"]["emotion"] == "a"
+    assert got["tt"]["opinions"]["tags"] == {"emotion": "neutral", "score": 0.9} and got["tt"]["disagreement"] is True
+    # a single-modality head's answer is its modality's opinion (the fake's neutral probability is 0)
+    assert got["t"]["opinions"] == {"text": {"emotion": "a", "score": 0.9}} and got["t"]["disagreement"] is False
+    out, _ = records(run(posts[1:2], OpinionClient(), bundle=untrained_tags))
+    assert list(out[0]["opinions"]) == ["text"] and out[0]["disagreement"] is False  # an untrained head says nothing
+
+
+def test_the_neutral_gate_answers_neutral_at_its_threshold():
+    class Neutral(FakeClient):
+        async def infer(self, combo, arrays):
+            res = await super().infer(combo, arrays)
+            res.neutral_probs = np.full(len(res.emotion_probs), 0.6, np.float32)
+            return res
+
+    out, _ = records(
+        run(
+            [{"id": "x", "text": "party"}],
+            Neutral(),
+            bundle=replace(BUNDLE, neutral_threshold={Combo.parse("text"): 0.6}),
+        )
+    )
+    assert (out[0]["emotion"], out[0]["sentiment"], out[0]["sentiment_score"], out[0]["neutral_score"]) == (
+        "neutral",
+        "neutral",
+        0.6,
+        0.6,
+    )
+    assert out[0]["emotion_scores"] == {"a": 0.9, "b": 0.1}
+    out, _ = records(
+        run(
+            [{"id": "x", "text": "party"}],
+            Neutral(),
+            bundle=replace(BUNDLE, neutral_threshold={Combo.parse("text"): 0.61}),
+        )
+    )
+    assert out[0]["emotion"] == "a" and out[0]["neutral_score"] == 0.6
+    out, _ = records(run([{"id": "x", "text": "party"}], Neutral()))
+    assert out[0]["emotion"] == "a" and out[0]["neutral_score"] is None  # no gate: no score

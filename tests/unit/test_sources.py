@@ -54,7 +54,7 @@ def test_goemotions_reader_keeps_the_official_splits(tmp_path):
     names = OFFICIAL_ORDER
     (tmp_path / "labels.txt").write_text("\n".join(names))
     lines = {
-        "train": ["ha ha #lol\t1\ta1", "meh\t27\ta2", "so sad\t25,16\ta3"],
+        "train": ["ha ha #lol\t1\ta1", "meh\t27\ta2", "so sad\t25,16\ta3", "hm?\t7,27\ta4", "what?\t7\ta5"],
         "dev": ["thanks!\t15\tb1"],
         "test": ["wow\t0\tc1", "ugh\t2,3\tc2"],
     }
@@ -62,15 +62,17 @@ def test_goemotions_reader_keeps_the_official_splits(tmp_path):
         (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n")
     src = GoEmotions(tmp_path)
     rows = list(src.rows())
-    assert [(r["id"], r["split"], r["emotion"], r["sentiment"]) for r in rows] == [
-        ("goemotions-a1", "train", "amusement", "positive"),
-        ("goemotions-a3", "train", "sadness", "negative"),
-        ("goemotions-b1", "val", None, "positive"),
-        ("goemotions-c1", "test", "awe", "positive"),
-        ("goemotions-c2", "test", "anger", "negative"),
+    assert [(r["id"], r["split"], r["emotion"], r["sentiment"], r["neutral"]) for r in rows] == [
+        ("goemotions-a1", "train", "amusement", "positive", False),
+        ("goemotions-a2", "train", None, None, True),  # neutral alone: the gate's positive
+        ("goemotions-a3", "train", "sadness", "negative", False),
+        ("goemotions-a5", "train", None, None, False),  # curiosity: an emotion, not one of the 8, not neutral
+        ("goemotions-b1", "val", None, "positive", False),
+        ("goemotions-c1", "test", "awe", "positive", False),
+        ("goemotions-c2", "test", "anger", "negative", False),
     ]
-    assert src.skipped == {"train": 1} and names[27] == "neutral"
-    assert [r["categories"] for r in rows][2:] == [["gratitude"], ["admiration"], ["anger", "annoyance"]]
+    assert src.skipped == {"train": 1} and names[27] == "neutral" and names[7] == "curiosity"  # a4: raters disagree
+    assert [r["categories"] for r in rows][4:] == [["gratitude"], ["admiration"], ["anger", "annoyance"]]
 
 
 def test_table_reader_maps_columns_labels_and_keeps_hashtags_for_the_tokenizer(tmp_path):

@@ -1,8 +1,9 @@
 // emostream dashboard: renders the `update` events of /api/events (server-sent events); no build step, uPlot vendored.
 "use strict";
-const EMOTIONS = ["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness"];
+// the 8 emotions and "neutral" (posts the neutral gate says express none), counted apart
+const LABELS = ["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness", "neutral"];
 const COLORS = { amusement: "#f2cc60", anger: "#f85149", awe: "#a371f7", contentment: "#3fb950",
-                 excitement: "#ff9b4a", disgust: "#9ea73b", fear: "#8b98a5", sadness: "#58a6ff" };
+                 excitement: "#ff9b4a", disgust: "#9ea73b", fear: "#8b98a5", sadness: "#58a6ff", neutral: "#484f58" };
 const $ = (id) => document.getElementById(id);
 // Every value from Redis reaches the page as text: elements are built here, strings become text nodes (no innerHTML).
 function h(tag, props = {}, ...children) {
@@ -27,7 +28,7 @@ function chart(el, series, height) {
 
 function ensureCharts() {
   if (emoChart) return;
-  emoChart = chart($("chart-emotions"), EMOTIONS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 390);
+  emoChart = chart($("chart-emotions"), LABELS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 390);
   sentChart = chart($("chart-sentiment"), [{ label: "positive", stroke: "#3fb950", width: 2, fill: "#3fb95022" },
                                           { label: "negative", stroke: "#f85149", width: 2, fill: "#f8514922" }], 150);
   window.addEventListener("resize", () => {
@@ -43,7 +44,7 @@ function renderSeries(ts) {
   const end = Math.floor(Date.now() / 1000 / per) * per, xs = [];
   for (let t = end - 3600 + per; t <= end; t += per) xs.push(t);
   const get = (t, f) => { const r = byT.get(t); return r ? f(r) / per : 0; };
-  emoChart.setData([xs, ...EMOTIONS.map((e) => xs.map((t) => get(t, (r) => r.emotions[e])))]);
+  emoChart.setData([xs, ...LABELS.map((e) => xs.map((t) => get(t, (r) => r.emotions[e])))]);
   sentChart.setData([xs, xs.map((t) => get(t, (r) => r.sentiments.positive)), xs.map((t) => get(t, (r) => r.sentiments.negative))]);
 }
 
@@ -54,29 +55,32 @@ function renderSummary(s) {
   $("kpi-rate").textContent = fmt(s.rates_per_s.posts_last_minute, 1);
   const sent = t.sentiments.positive + t.sentiments.negative;
   $("kpi-positive").textContent = sent ? fmt(100 * t.sentiments.positive / sent, 0) + " %" : "–";
+  $("kpi-neutral").textContent = t.posts ? `neutral: ${fmt(100 * t.emotions.neutral / t.posts, 0)} % of posts (not in the share)` : "";
   $("kpi-dead").textContent = fmt(s.rates_per_s.dead_last_minute, 2);
   $("kpi-dead-total").textContent = `${fmt(t.dead_letters)} in total ` + Object.entries(t.dead_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
   $("kpi-degraded").textContent = fmt(s.rates_per_s.degraded_last_minute, 2);
   $("kpi-degraded-total").textContent = `${fmt(t.degraded)} in total ` + Object.entries(t.degraded_by_reason).map(([k, v]) => `${k} ${v}`).join(", ");
+  $("kpi-disagree").textContent = t.posts ? fmt(100 * t.disagreements / t.posts, 1) + " %" : "–";
+  $("kpi-disagree-total").textContent = `${fmt(t.disagreements)} posts whose image, text or tags said another emotion`;
   const late = t.late || {};
   $("kpi-posts-late").textContent = (late.in_bucket || late.expired) ? `late: ${fmt(late.in_bucket || 0)} in their bucket, ${fmt(late.expired || 0)} past it` : "";
   $("kpi-lag").textContent = s.consumer_lag === null || s.consumer_lag === undefined ? "–" : fmt(s.consumer_lag);
   const w = s.workers;
   $("kpi-workers").textContent = `${w.length} worker${w.length === 1 ? "" : "s"}: ` + w.map((x) => `${fmt(x.posts_out)} out`).join(" · ");
   // bars are scaled to the largest share shown, so eight shares of ~12 % stay readable
-  const top = Math.max(0.01, ...EMOTIONS.flatMap((e) => [s.emotion_share.last_minute[e], s.emotion_share.last_hour[e]]));
-  const rows = EMOTIONS.map((e) => {
+  const top = Math.max(0.01, ...LABELS.flatMap((e) => [s.emotion_share.last_minute[e], s.emotion_share.last_hour[e]]));
+  const rows = LABELS.map((e) => {
     const now = s.emotion_share.last_minute[e], hour = s.emotion_share.last_hour[e];
     const bar = (cls, share) => h("div", { className: `bar ${cls}`, style: { width: `${100 * share / top}%`, background: COLORS[e] } });
     return h("div", { className: "share-row", dataset: { emotion: e } }, h("span", {}, e),
       h("div", { className: "bars" }, bar("now", now), bar("hour", hour)), h("span", {}, `${fmt(100 * now)} %`));
   });
   $("share").replaceChildren(...rows, h("div", { className: "sub" }, "upper bar: last minute · lower bar: last hour (scaled to the largest share)"));
-  $("footer").textContent = `emotion totals: ` + EMOTIONS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
+  $("footer").textContent = `emotion totals: ` + LABELS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
 }
 
 function renderTags(tags) {
-  $("tags").replaceChildren(...EMOTIONS.map((e) => h("div", { className: "tagbox", style: { borderColor: COLORS[e] } },
+  $("tags").replaceChildren(...LABELS.map((e) => h("div", { className: "tagbox", style: { borderColor: COLORS[e] } },
     h("div", { className: "name" }, e),
     tags[e].length ? tags[e].map((t) => h("div", { className: "tag" }, h("span", {}, `#${t.tag}`), h("span", {}, fmt(t.count))))
                    : h("div", { className: "sub" }, "no tags yet"))));
@@ -94,8 +98,8 @@ function renderFeed(rows) {
     tr.append(
       h("td", { title: r.id }, r.id),
       h("td", {}, h("span", { className: "badge", style: { background: COLORS[r.emotion] || "#8b98a5" } }, r.emotion)),
-      h("td", {}, fmt(r.emotion_scores[r.emotion], 2)),
-      h("td", { className: r.sentiment === "positive" ? "pos" : "neg" }, r.sentiment),
+      h("td", {}, fmt(r.emotion === "neutral" ? r.neutral_score : r.emotion_scores[r.emotion], 2)),
+      h("td", { className: { positive: "pos", negative: "neg" }[r.sentiment] || "neu" }, r.sentiment),
       h("td", {}, r.modalities.map((m) => h("span", { className: "mod" }, m))),
       h("td", { className: "deg" }, deg),
       h("td", {}, `${fmt(r.latency_ms)} ms`));
