@@ -137,6 +137,7 @@ def test_redis_aggregates_match_outputs_and_replay_is_idempotent(pipeline_env, s
         for rec in {x["id"]: x for x in env.collect("out", 10**6, timeout_s=2)}.values():
             t.update(["posts", f"emotion:{rec['emotion']}", f"sentiment:{rec['sentiment']}", f"head:{rec['head']}"])
             t.update(f"degraded:{d['modality']}:{d['reason']}" for d in rec["degraded"])
+            t.update(["disagreements"] if rec["disagreement"] else [])
         t.update(f"dead:{d['reason']}" for d in env.collect("dlq", 10**6, timeout_s=2))
         return t
 
