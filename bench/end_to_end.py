@@ -398,6 +398,22 @@ def one_round(mix: str, n: int, concurrency: list[int], ctx: dict) -> dict:
     return row
 
 
+def context(bundle: Path, cfg, prefix) -> tuple[dict, ThreadingHTTPServer]:
+    """What a round needs (image server, Triton address, the served prefix(es), the bundle) and the image server,
+    started here, for the caller to shut down."""
+    base, srv, images = image_server()
+    ctx = {
+        "base": base,
+        "images": images,
+        "url": cfg.triton_grpc_url,
+        "prefix": prefix,
+        "info": BundleInfo.load(bundle),
+        "bundle": bundle,
+        "stack_env": cfg.client_env(),
+    }
+    return ctx, srv
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=list(MIXES), nargs="*", help="these streams only")
@@ -413,16 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = random_bundle(224, n_words=len(WORDS) + 2)
     prefix = f"e2e{uuid.uuid4().hex[:6]}_"
     cfg = serve(bundle, prefix, list(COMBOS))
-    base, srv, images = image_server()
-    ctx = {
-        "base": base,
-        "images": images,
-        "url": cfg.triton_grpc_url,
-        "prefix": prefix,
-        "info": BundleInfo.load(bundle),
-        "bundle": bundle,
-        "stack_env": cfg.client_env(),
-    }
+    ctx, srv = context(bundle, cfg, prefix)
     results: dict = {"cpu_count": os.cpu_count(), "layouts": {}}
     print(
         f"{'cpus':6s} {'stream':9s} {'worker':26s} | {'posts/s':>8s} | {'raw Triton':>10s} | {'e2e/raw':>7s} | "

@@ -18,10 +18,9 @@ import asyncio
 import uuid
 
 from contracts.combos import COMBOS
-from model.bundle_info import BundleInfo
 
 from .common import add_repeat, random_bundle, repeated, serve, stat, unserve, write_result
-from .end_to_end import WORDS, image_server, posts, raw_triton, requests_of, run_worker
+from .end_to_end import WORDS, context, posts, raw_triton, requests_of, run_worker
 
 VARIANTS = ("without", "with")
 
@@ -64,16 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = {"without": f"opoff{run}_", "with": f"opon{run}_"}
     cfg = serve(bundle, prefix["without"], list(COMBOS), opinions=False)
     serve(bundle, prefix["with"], list(COMBOS), opinions=True)
-    base, srv, images = image_server()
-    ctx = {
-        "base": base,
-        "images": images,
-        "url": cfg.triton_grpc_url,
-        "prefix": prefix,
-        "info": BundleInfo.load(bundle),
-        "bundle": bundle,
-        "stack_env": cfg.client_env(),
-    }
+    ctx, srv = context(bundle, cfg, prefix)
     results = {}
     try:
         for mix, n in counts.items():
