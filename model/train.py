@@ -268,7 +268,7 @@ def calibrate_heads(model: EmotionNet, train: Encoded, val: Encoded, cfg: TrainC
     if model.cfg.neutral_gate:
         gates = calibrate_gates(model, val, heads)
         log(
-            "neutral gate, threshold per head (validation neutral F1): "
+            "neutral gate, threshold per head (validation: as many called neutral as are): "
             + ", ".join(f"{Combo.parse(c).paper} {'none' if t is None else f'{t:.2f}'}" for c, t in gates.items())
         )
     if not cfg.calibrate:
