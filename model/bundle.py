@@ -151,15 +151,16 @@ class Bundle:
             text=None if "text" not in head else np.array([text], dtype=np.int64),
             tags=None if "tags" not in head else np.array([tags], dtype=np.int64),
         )
-        gated = self.info.is_neutral(head, float(neutral[0]))
+        emotion, _ = self.info.answer(head, emo[0], float(neutral[0]))
+        gated = emotion == "neutral"
         return {
             "head": head.name,
             "head_reason": reason,
-            "emotion": "neutral" if gated else EMOTIONS[int(emo[0].argmax())],
+            "emotion": emotion,
             "emotion_scores": dict(zip(EMOTIONS, map(float, emo[0]), strict=True)),
             "sentiment": "neutral" if gated else SENTIMENTS[int(sent[0].argmax())],
             "sentiment_score": float(neutral[0]) if gated else float(sent[0].max()),
-            "neutral_score": float(neutral[0]) if self.info.neutral_threshold.get(head) is not None else None,
+            "neutral_score": float(neutral[0]) if self.info.has_gate(head) else None,
             "model_version": self.version,
         }
 

@@ -87,10 +87,18 @@ class BundleInfo:
             {Combo.parse(c): t for c, t in meta.get("neutral_threshold", {}).items()},
         )
 
-    def is_neutral(self, head: Combo, p: float) -> bool:
-        """Whether `head`'s neutral-gate probability `p` says "no emotion" (never for a head without a threshold)."""
-        t = self.neutral_threshold.get(head)
-        return t is not None and p >= t
+    def has_gate(self, head: Combo) -> bool:
+        """Whether `head` has a neutral threshold (its records then carry `neutral_score`)."""
+        return self.neutral_threshold.get(head) is not None
+
+    def answer(self, head: Combo, emotion_probs, neutral_prob: float) -> tuple[str, float]:
+        """What `head` says of a post: ("neutral", its gate's probability) when that reaches the head's threshold,
+        else its most likely emotion and that emotion's probability. The worker, its opinions and Bundle.predict
+        all decide here."""
+        if self.has_gate(head) and neutral_prob >= self.neutral_threshold[head]:
+            return "neutral", float(neutral_prob)
+        i = int(emotion_probs.argmax())
+        return self.emotions[i], float(emotion_probs[i])
 
     def trained(self, combo: Combo) -> bool:
         return self.head_examples.get(combo, 0) > 0

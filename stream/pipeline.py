@@ -287,21 +287,17 @@ class Pipeline:
         out = {}
         for m, o in opinions.items():
             head = Combo.parse(m)
-            if not self.bundle.trained(head):
-                continue
-            if self.bundle.is_neutral(head, float(o[-1])):
-                out[m] = Opinion(emotion="neutral", score=round(float(o[-1]), 6))
-            else:
-                out[m] = Opinion(
-                    emotion=self.bundle.emotions[int(o[:-1].argmax())], score=round(float(o[:-1].max()), 6)
-                )
+            if self.bundle.trained(head):
+                emotion, score = self.bundle.answer(head, o[:-1], float(o[-1]))
+                out[m] = Opinion(emotion=emotion, score=round(score, 6))
         return {"opinions": out, "disagreement": len({o.emotion for o in out.values()}) > 1}
 
     def _output(self, result: BatchResult, w: _Work, head: Combo, probs: tuple, now: float) -> None:
         """The record of one labelled post, serialised and sized here; too large or unserialisable: a dead letter."""
         e, s, p, opinions = probs
         emotions, sentiments = self.bundle.emotions, self.bundle.sentiments
-        gated = self.bundle.is_neutral(head, float(p))
+        emotion, _ = self.bundle.answer(head, e, float(p))
+        gated = emotion == "neutral"
         if len(head) == 1:  # a single-modality head's answer is that modality's opinion
             opinions = {head.name: np.append(e, p)}
         have = w.usable
@@ -316,11 +312,11 @@ class Pipeline:
         try:
             record = EmotionRecord(
                 id=w.post.id,
-                emotion="neutral" if gated else emotions[int(e.argmax())],
+                emotion=emotion,
                 emotion_scores={k: round(float(v), 6) for k, v in zip(emotions, e, strict=True)},
                 sentiment="neutral" if gated else sentiments[int(s.argmax())],
                 sentiment_score=round(float(p if gated else s.max()), 6),
-                neutral_score=round(float(p), 6) if self.bundle.neutral_threshold.get(head) is not None else None,
+                neutral_score=round(float(p), 6) if self.bundle.has_gate(head) else None,
                 **self._opinions(opinions),
                 modalities=list(have.modalities),
                 head=head.name,
