@@ -24,8 +24,16 @@ from model.tokenizer import Tokenizer, Vocab
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000) -> Path:
-    """A bundle with random weights and synthetic vocabularies w0..wN / t0..tN."""
+def random_bundle(
+    image_size: int = 224,
+    n_words: int = 5000,
+    n_tags: int = 2000,
+    backbone: str = "densenet121",
+    image_weights: str = "none",
+) -> Path:
+    """A bundle with random weights (the image backbone's: `image_weights`) and synthetic vocabularies w0..wN /
+    t0..tN. The backbone defaults to the paper's DenseNet-121, which the README's benchmark figures were measured
+    with (bench/backbones.py compares)."""
     import torch
 
     torch.manual_seed(0)
@@ -33,7 +41,9 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
         Vocab(["<PAD>", "<UNK>", *[f"w{i}" for i in range(n_words - 2)]]),
         Vocab(["<PAD>", "<UNK>", *[f"t{i}" for i in range(n_tags - 2)]]),
     )
-    cfg = ModelConfig(n_words=n_words, n_tags=n_tags, image_size=image_size, neutral_gate=True)  # as trained bundles
+    cfg = ModelConfig(  # with a neutral gate, as trained bundles have
+        n_words=n_words, n_tags=n_tags, image_size=image_size, neutral_gate=True, image_backbone=backbone
+    )
     prep = SimpleNamespace(
         tokenizer=tok,
         model_cfg=cfg,
@@ -43,7 +53,8 @@ def random_bundle(image_size: int = 224, n_words: int = 5000, n_tags: int = 2000
         trained_on=lambda: {"source": "nothing: random weights for the benchmarks (bench/common.py)"},
     )
     root = Path(tempfile.mkdtemp(prefix="emostream-bench-"))
-    return save_bundle(root, EmotionNet(cfg).eval(), prep, TrainConfig(), [], {})
+    trained = TrainConfig(image_backbone=backbone, image_weights=image_weights)
+    return save_bundle(root, EmotionNet(cfg, image_weights).eval(), prep, trained, [], {})
 
 
 def serve(bundle_path: Path, prefix: str, combos: list[str], **opts) -> StackConfig:

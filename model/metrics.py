@@ -34,9 +34,9 @@ def head_outputs(model, data: Encoded, combo: str, batch_size: int = 256) -> tup
     emo, sent, neutral = [], [], []
     for batch, _, _ in sub.batches(batch_size):
         rows, e, s, n = model(batch, heads=(combo,))[combo]
-        emo.append(torch.softmax(e, 1))
-        sent.append(torch.softmax(s, 1))
-        neutral.append(torch.sigmoid(n) if n is not None else torch.zeros(len(rows)))
+        emo.append(torch.softmax(e.float(), 1).cpu())
+        sent.append(torch.softmax(s.float(), 1).cpu())
+        neutral.append(torch.sigmoid(n.float()).cpu() if n is not None else torch.zeros(len(rows)))
     if not emo:
         return np.zeros((0, 8)), np.zeros((0, 2)), np.zeros(0)
     return torch.cat(emo).numpy(), torch.cat(sent).numpy(), torch.cat(neutral).numpy()
@@ -74,7 +74,7 @@ def mean_loss(model, data: Encoded, heads=None, neutral_weight: float = 1.0, bat
     total, n = 0.0, 0
     for idx in data.index_batches(batch_size):
         batch, emo, sent = data.labelled_batch(idx)
-        neutral = data.neutral[idx] if data.neutral is not None else None
+        neutral = data.rows("neutral", idx)
         loss, _ = multitask_loss(model(batch, heads=heads), emo, sent, len(emo), None, neutral, neutral_weight)
         total += float(loss) * len(emo)
         n += len(emo)

@@ -4,7 +4,6 @@ model/config.py: `paper` as written, `default` as measured best on real text."""
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -23,6 +22,7 @@ from .architecture import EmotionNet
 from .calibration import calibrate
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
+from .device import placement
 from .language import training_languages
 from .loss import MISSING, aux_loss, multitask_loss
 from .manifest import Example, read_manifest
@@ -112,6 +112,8 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
         + (
             f"; neutral gate: {int((splits['train'].neutral == 1).sum())} neutral training examples"
             if model_cfg.neutral_gate
+            else f"; {unused} neutral training examples unused (no neutral gate: --neutral-weight 0)"
+            if (unused := sum(1 for e in parts["train"] if e.neutral))
             else ""
         )
         + (f"; {failed} images failed to load" if failed else "")
@@ -127,9 +129,11 @@ def build_model(prep: Prepared, train_cfg: TrainConfig, cache_dir: Path | None, 
         model.text.embed.weight.requires_grad_(False)
     if train_cfg.freeze_image:
         model.image.backbone.requires_grad_(False)
+        model.image.to(placement(train_cfg.device).device)  # the features are computed where training runs
         for split in prep.splits.values():
             if split.image_pooled is None:
                 split.image_pooled = pooled_features(model.image, split, cache_dir)
+        model.image.to("cpu")
     return model
 
 
@@ -172,6 +176,8 @@ def fit(
 ) -> list[dict]:
     """Train with early stopping (on the validation loss or score, per cfg.early_stop); the model ends with its best
     weights. Returns the per-epoch history (losses, validation metrics, seconds, examples/s)."""
+    where = placement(cfg.device)
+    model.to(where.device)  # before the optimiser takes its parameters
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = (
@@ -185,7 +191,10 @@ def fit(
         if cfg.lr_schedule == "plateau"
         else None
     )
+    train, val = train.on(where.device), val.on(where.device)
+    scaler = where.scaler()
     weights = class_weights(train, cfg.class_weight_power) if cfg.class_weight_power else None
+    weights = weights.to(where.device) if weights is not None else None
     use_aux = bool(cfg.aux_weight) and model.aux is not None and train.aux is not None
     heads = tuple(cfg.heads) if cfg.heads else None
     shown = [c for c, n in head_examples(train, heads or COMBO_NAMES).items() if n]
@@ -204,25 +213,30 @@ def fit(
         )
         for idx in bar:
             batch, emo, sent = train.labelled_batch(idx)
-            feats = model.encode(batch)
-            outputs = model.classify(feats, batch["mask"], heads)
-            neutral = None if train.neutral is None else train.neutral[idx]
-            loss, _ = multitask_loss(outputs, emo, sent, len(emo), weights, neutral, cfg.neutral_weight)
-            total += loss.item() * len(emo)  # the multitask loss alone: comparable with the validation loss
-            if use_aux:
-                has_text = batch["mask"][:, 1]
-                extra = aux_loss(model.aux(feats["text"][has_text]), train.aux[idx][has_text], len(emo))
-                aux_total += extra.item() * len(emo)
-                loss = loss + cfg.aux_weight * extra
+            with where.autocast():
+                feats = model.encode(batch)
+                outputs = model.classify(feats, batch["mask"], heads)
+                loss, _ = multitask_loss(
+                    outputs, emo, sent, len(emo), weights, train.rows("neutral", idx), cfg.neutral_weight
+                )
+                total += loss.item() * len(emo)  # the multitask loss alone: comparable with the validation loss
+                if use_aux:
+                    has_text = batch["mask"][:, 1]
+                    extra = aux_loss(model.aux(feats["text"][has_text]), train.rows("aux", idx)[has_text], len(emo))
+                    aux_total += extra.item() * len(emo)
+                    loss = loss + cfg.aux_weight * extra
             opt.zero_grad()
-            loss.backward()
+            scaler.scale(loss).backward()
             if cfg.grad_clip:
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             n += len(emo)
         seconds = time.monotonic() - t0
-        val_loss = mean_loss(model, val, heads, cfg.neutral_weight)
-        metrics = evaluate_heads(model, val, shown)
+        with where.autocast():
+            val_loss = mean_loss(model, val, heads, cfg.neutral_weight)
+            metrics = evaluate_heads(model, val, shown)
         val_score = score(metrics)
         history.append(
             {
@@ -249,7 +263,7 @@ def fit(
         if cfg.checkpoint_dir:
             _checkpoint(cfg.checkpoint_dir, model, opt, epoch, val_loss, improved)
         if improved:
-            best, best_state, bad = current, copy.deepcopy(model.state_dict()), 0
+            best, best_state, bad = current, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, 0
         else:
             bad += 1
             if bad >= cfg.patience:
@@ -257,6 +271,7 @@ def fit(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to("cpu")  # calibration, the bundle and the export work on the CPU, whatever trained it
     return history
 
 

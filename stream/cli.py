@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model.evaluate", "per-head accuracy / macro-F1 (paper Table 1) and a confusion-matrix PNG"),
     "experiment": ("model.experiments", "paper section 4.2 experiments a | b | c on a manifest, N repeats"),
     "export": ("model.export", "model bundle -> ONNX + Triton configs (cpu and gpu targets), new version"),
+    "imagenet-check": ("model.imagenet_check", "a bundle's image backbone + its ImageNet head on sample photos"),
     "worker": ("stream.worker", "run a Faust stream worker (posts -> Triton -> post-emotions; aggregator -> Redis)"),
     "aggregator": (
         "stream.aggregator",

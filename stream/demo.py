@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             _step("synthetic demo data")
             _run("demo-data", "--out", str(data))
         if args.retrain or not (chosen / "bundle.json").exists():
-            _step("training the model (frozen DenseNet features cached; a few minutes on 2 cores)")
+            _step("training the model (frozen EfficientNet-Lite0 ImageNet features cached; a few minutes on 2 cores)")
             _run(
                 "train", "--manifest", str(manifest), "--out", str(demo_bundles), "--lr", "0.001", "--max-epochs", "20"
             )

@@ -11,15 +11,19 @@ import pytest
 import torch
 
 from contracts.combos import Combo
-from model.architecture import DENSENET_FEATURES, ImageEncoder
+from model.architecture import ImageEncoder
+from model.backbones import BACKBONES
 from model.baseline import baseline_head
 from model.bundle import load_bundle, save_bundle
 from model.calibration import log_prior, offsets
 from model.config import ModelConfig, TrainConfig
 from model.data import Encoded, aux_targets, backbone_fingerprint, feature_cache_key, head_examples, pooled_features
-from model.loss import aux_loss
+from model.device import placement
+from model.loss import aux_loss, multitask_loss
 from model.manifest import Example
-from model.train import build_model, calibrate_heads, fit, prepare, score, train_args, train_config
+from model.train import build_model, calibrate_heads, class_weights, fit, prepare, score, train_args, train_config
+
+DENSENET_FEATURES = BACKBONES["densenet121"].features
 
 
 def test_presets():
@@ -48,7 +52,7 @@ def test_feature_cache_is_keyed_by_the_backbones_weights(demo_bundle, tmp_path):
     cache = tmp_path / "cache"
     feats = {}
     for seed in (0, 1, 0):
-        cfg = TrainConfig(seed=seed, max_epochs=1)
+        cfg = TrainConfig(seed=seed, max_epochs=1, image_weights="none")  # a random backbone per seed
         prep = prepare(demo_bundle.manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
         model = build_model(prep, cfg, cache, log=lambda *_: None)
         feats.setdefault(seed, []).append((backbone_fingerprint(model.image), prep.splits["test"].image_pooled))
@@ -79,7 +83,7 @@ def test_feature_cache_gives_each_data_set_its_own_features(demo_bundle, tmp_pat
         prep = prepare(manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
         build_model(prep, cfg, cache, log=lambda *_: None)
         for split in prep.splits.values():
-            assert split.image_pooled.shape == (len(split), DENSENET_FEATURES)
+            assert split.image_pooled.shape == (len(split), BACKBONES[cfg.image_backbone].features)
         sizes.append(len(prep.splits["train"]))
     assert sizes[0] != sizes[1]
 
@@ -146,6 +150,57 @@ def test_epoch_log_shows_the_labels_that_exist(demo_bundle, tmp_path):
     )
     assert 0.5 < history[-1]["val_score"] <= 1 and history[-1]["examples_per_s"] > 0
     assert head_examples(prep.splits["train"])["text"] > 0 and head_examples(prep.splits["train"])["image"] == 0
+
+
+def _epoch_before_the_device_code(model, train, cfg) -> float:
+    """The trainer's epoch as it was before --device (commit c22ae23): CPU tensors, no autocast, no scaler."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    weights = class_weights(train, cfg.class_weight_power)
+    model.train()
+    model.image.backbone.eval()
+    total, n = 0.0, 0
+    for idx in train.index_batches(cfg.batch_size, shuffle=True, generator=gen):
+        batch, emo, sent = train.labelled_batch(idx)
+        outputs = model.classify(model.encode(batch), batch["mask"], None)
+        loss, _ = multitask_loss(outputs, emo, sent, len(emo), weights, train.neutral[idx], cfg.neutral_weight)
+        total += loss.item() * len(emo)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        n += len(emo)
+    return total / n
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_code_leaves_cpu_training_unchanged(demo_bundle, device):
+    """One epoch through fit() (placement, batches delivered by Encoded.on, autocast and scaler no-ops on the CPU)
+    has the loss of the loop it replaced, to 1e-6, from the same seed; 'auto' is the CPU on a host without a GPU."""
+    if device == "auto" and placement("auto").cuda:
+        device = "cpu"  # on a GPU host 'auto' trains on the GPU, in mixed precision: not this comparison
+    cfg = TrainConfig(seed=0, max_epochs=1, device=device, aux_weight=0)
+    prep = prepare(demo_bundle.manifest, cfg, ModelConfig(image_size=64), log=lambda *_: None)
+    history = fit(
+        build_model(prep, cfg, None, log=lambda *_: None),
+        prep.splits["train"],
+        prep.splits["val"],
+        cfg,
+        log=lambda *_: None,
+        progress=False,
+    )
+    before = _epoch_before_the_device_code(build_model(prep, cfg, None, log=lambda *_: None), prep.splits["train"], cfg)
+    assert history[0]["train_loss"] == pytest.approx(before, abs=1e-6, rel=0)
+    assert not placement("cpu").cuda and placement("cpu").amp_dtype is None
+
+
+def test_cuda_without_a_gpu_is_said_plainly():
+    if torch.cuda.is_available():
+        assert placement("cuda").cuda
+    else:
+        with pytest.raises(RuntimeError, match="sees no GPU"):
+            placement("cuda")
 
 
 def test_score_weights_heads_by_their_examples():
