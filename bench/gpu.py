@@ -1,6 +1,7 @@
 """The image ensemble on a GPU (or, with --cpu, the same run on the CPU as a dry run): perf_analyzer 2.51 at batch
-1..64 beside the project's client at the same batch sizes, then the end-to-end benchmark's mixed stream; one JSON +
-Markdown report (artifacts/bench/gpu.json, gpu.md). bench/gpu.sh prepares a GPU machine and calls this.
+1..64 beside the project's client at the same batch sizes, then the end-to-end benchmark's mixed stream, then the
+trainer's step with each image backbone frozen and fine-tuned; one JSON + Markdown report (artifacts/bench/gpu.json,
+gpu.md). bench/gpu.sh prepares a GPU machine and calls this.
 
 python -m bench.gpu [--cpu] [--quick]
 """
@@ -45,6 +46,45 @@ async def own_client(url: str, prefix: str, batch: int, concurrency: int, reques
     return rate, float(np.median(lat)) * 1000
 
 
+def training(device: str, quick: bool) -> list[dict]:
+    """The trainer's step (bench/model_speed.py `train_rate`: mixed precision and loss scaling on a GPU) at batch 64,
+    trimodal examples/s with each backbone frozen (cached features) and fine-tuned. On the CPU (the dry run) the
+    fine-tuned step runs at batch 4, once: it checks the path, it measures nothing."""
+    import torch
+
+    from model.architecture import EmotionNet
+    from model.backbones import BACKBONES
+    from model.config import ModelConfig
+    from model.device import placement
+
+    from .model_speed import train_rate
+
+    where = placement("cuda" if device == "gpu" else "cpu")
+    gpu = where.cuda
+    rows = []
+    for name in BACKBONES:
+        torch.manual_seed(0)
+        cfg = ModelConfig(n_words=5000, n_tags=2000, image_size=224, image_backbone=name)
+        net = EmotionNet(cfg)
+        batch = 64 if gpu else 4
+        frozen = train_rate(net, cfg, True, steps=50 if gpu else 3, n=64, where=where)
+        tuned = train_rate(net, cfg, False, steps=(5 if quick else 20) if gpu else 1, n=batch, where=where)
+        rows.append(
+            {
+                "backbone": name,
+                "device": str(where.device),
+                "amp": str(where.amp_dtype).removeprefix("torch.") if where.amp_dtype else None,
+                "frozen_examples_per_s": frozen,
+                "finetune_batch": batch,
+                "finetune_examples_per_s": tuned,
+            }
+        )
+        print(
+            f"training {name:18s} frozen {frozen:9.1f} ex/s | fine-tuned {tuned:8.1f} ex/s (batch {batch})", flush=True
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", action="store_true", help="onnxruntime on the CPU (a dry run of the GPU script)")
@@ -82,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         unserve(prefix)
     e2e = ["--only", "mixed", "--cpus", "shared"] + (["--quick", "--repeat", "1"] if args.quick else [])
     end_to_end.main(e2e)
+    train_rows = training(device, args.quick)
     report = {
         "device": device,
         "providers": providers,
         "image_ensemble": rows,
+        "training": train_rows,
         "end_to_end": __import__("json").loads((ROOT / "artifacts/bench/end_to_end.json").read_text()),
     }
     write_result("gpu", report)
@@ -107,6 +149,19 @@ def main(argv: list[str] | None = None) -> int:
         f"Mixed stream end to end (median, min-max of {report['end_to_end']['repeat']}): "
         f"{stat(run['posts_per_s'])} posts/s, raw Triton {stat(run['raw_triton_posts_per_s'])}, "
         f"ratio {stat(run['e2e_over_raw'], 2)}; p99 at 50 % load {run['50%']['p99_ms']['median']:.0f} ms.",
+    ]
+    md += [
+        "",
+        f"Training step on {train_rows[0]['device']} (mixed precision: {train_rows[0]['amp'] or 'none'}), trimodal "
+        "examples/s:",
+        "",
+        "| backbone | frozen, batch 64 | fine-tuned | batch |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    md += [
+        f"| {r['backbone']} | {r['frozen_examples_per_s']:.1f} | {r['finetune_examples_per_s']:.1f} | "
+        f"{r['finetune_batch']} |"
+        for r in train_rows
     ]
     (ROOT / "artifacts" / "bench" / "gpu.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU run, prepared: on a machine with an NVIDIA GPU and no Docker, from a fresh clone,
-#   bash bench/gpu.sh            # Triton (python backend + onnxruntime-gpu) with the image ensemble on the GPU
+#   bash bench/gpu.sh            # Triton (python backend + onnxruntime-gpu) with the image ensemble on the GPU, then
+#                                # the trainer's step (mixed precision) with each image backbone, frozen and fine-tuned
 #   bash bench/gpu.sh --cpu      # the same run on the CPU: the dry run CI does (--quick for a short one)
 # installs what it needs from PyPI (the project venv; a Triton venv of its own with onnxruntime-gpu and the CUDA/cuDNN
 # wheels), starts Kafka, Redis and Triton on loopback, runs `python -m bench.gpu`, and writes

@@ -13,7 +13,9 @@ import torch
 
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from model.architecture import EmotionNet
+from model.backbones import BACKBONES
 from model.config import ModelConfig
+from model.device import Placement, placement
 from model.loss import multitask_loss
 
 from .common import add_repeat, repeated, stat, write_result
@@ -27,25 +29,45 @@ def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags
         "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g),
     }
     if pooled:
-        b["image_pooled"] = torch.randn(n, 1024, generator=g)
+        b["image_pooled"] = torch.randn(n, BACKBONES[cfg.image_backbone].features, generator=g)
     else:
         b["image"] = torch.randint(0, 256, (n, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8, generator=g)
     return b
 
 
-def train_rate(net: EmotionNet, cfg: ModelConfig, frozen: bool, steps: int, n: int = 64) -> float:
+def train_rate(
+    net: EmotionNet, cfg: ModelConfig, frozen: bool, steps: int, n: int = 64, where: Placement | None = None
+) -> float:
+    """Trimodal training examples/s over `steps` batches of `n`, as model/train.py `fit` steps: on `where` (the CPU by
+    default), with its mixed precision and loss scaling, after one untimed warm-up step."""
+    where = where or placement("cpu")
+    net.to(where.device)
     net.image.backbone.requires_grad_(not frozen)
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
-    batch = _batch(n, cfg, pooled=frozen)
-    emo, sent = torch.randint(0, 8, (n,)), torch.randint(0, 2, (n,))
+    scaler = where.scaler()
+    batch = {k: v.to(where.device) for k, v in _batch(n, cfg, pooled=frozen).items()}
+    emo, sent = torch.randint(0, 8, (n,), device=where.device), torch.randint(0, 2, (n,), device=where.device)
     net.train()
+
+    def step():
+        with where.autocast():
+            loss, _ = multitask_loss(net(batch), emo, sent, n)
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    step()
+    if where.cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(steps):
-        loss, _ = multitask_loss(net(batch), emo, sent, n)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return steps * n / (time.perf_counter() - t0)
+        step()
+    if where.cuda:
+        torch.cuda.synchronize()
+    rate = steps * n / (time.perf_counter() - t0)
+    net.to("cpu")
+    return rate
 
 
 @torch.no_grad()

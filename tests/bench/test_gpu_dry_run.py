@@ -1,5 +1,6 @@
 """bench/gpu.sh is ready for a GPU machine: its CPU dry run goes through every step (export with the runner's
-providers, perf_analyzer and our client on the image ensemble, the mixed end-to-end stream) and writes the report."""
+providers, perf_analyzer and our client on the image ensemble, the mixed end-to-end stream, the training step of each
+backbone) and writes the report."""
 
 import json
 import subprocess
@@ -23,3 +24,7 @@ def test_gpu_script_dry_run_on_the_cpu(stack):
     run = next(iter(mixed["runs"].values()))
     assert run["n"]["median"] > 0 and run["posts_per_s"]["median"] > 0 and run["50%"]["n"]["median"] > 0
     assert "Image ensemble on the cpu" in (ROOT / "artifacts/bench/gpu.md").read_text()
+    training = {r["backbone"]: r for r in report["training"]}  # the trainer's step, each backbone, on the CPU here
+    assert set(training) == {"densenet121", "efficientnet-lite0"}
+    assert all(r["device"] == "cpu" and r["amp"] is None and r["frozen_examples_per_s"] > 0 for r in training.values())
+    assert all(r["finetune_examples_per_s"] > 0 for r in training.values())
