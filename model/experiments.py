@@ -3,8 +3,10 @@ each beside the TF-IDF + logistic-regression baseline measured on the same split
 
 a: multitask vs single-task (Tables 1/2). The multitask model learns from every training example (each feeds the heads
    its modalities allow); each single-task model is one head trained on the examples having its modalities. With
-   `--trimodal-only` both see the trimodal examples only, as in the paper.
-b: late fusion of unimodal classifiers (averaged probabilities) vs multitask, on the trimodal test posts (Table 3).
+   `--trimodal-only` every split is cut to its trimodal examples, as in the paper: both train on them and every head
+   (and the baseline) is tested on the trimodal test posts.
+b: late fusion of unimodal classifiers (averaged emotion and sentiment probabilities) vs multitask, on the trimodal
+   test posts (Table 3).
 c: trimodal accuracy vs the fraction p of multimodal training data, the rest split into image-only, text-only and
    tags-only thirds; multitask vs single-task trimodal on the fraction alone (Figure 5).
 baseline: the baseline alone.
@@ -19,6 +21,7 @@ import json
 import math
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,7 @@ METRICS = {"emotion_acc": "emotion accuracy", "emotion_f1": "emotion macro-F1", 
 BASELINE = "TF-IDF+LR"
 MIN_HEAD_EXAMPLES = 100  # a head with fewer training examples gets no single-task model (shown as —)
 NAN = {k: float("nan") for k in METRICS}
+FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)  # c: Figure 5's range, from the 1 % the paper discusses
 
 
 def _train(prep: Prepared, train: Encoded, cfg: TrainConfig, heads=None, log=lambda *_: None):
@@ -49,17 +53,28 @@ def _train(prep: Prepared, train: Encoded, cfg: TrainConfig, heads=None, log=lam
 
 def _metrics(model, test: Encoded, combo: str) -> dict[str, float]:
     r = evaluate_heads(model, test, (combo,))[combo]
-    return {k: r[k] for k in METRICS}
+    return {"n": r["n"], **{k: r[k] for k in METRICS}}  # n: the test posts the head was scored on
 
 
 def _trained_heads(train: Encoded) -> list[str]:
     return [c for c, n in head_examples(train).items() if n >= MIN_HEAD_EXAMPLES]
 
 
+def trimodal_view(prep: Prepared) -> Prepared:
+    """Every split cut to its trimodal examples (encodings and examples alike): the paper's setup of Tables 1/2, where
+    each head trains and is tested on the trimodal posts (the baseline too)."""
+    splits, examples = {}, {}
+    for name, enc in prep.splits.items():
+        idx = enc.mask.all(dim=1).nonzero(as_tuple=True)[0]
+        splits[name] = enc.subset(idx)
+        examples[name] = [prep.examples[name][i] for i in idx.tolist()]
+    return replace(prep, splits=splits, examples=examples)
+
+
 def experiment_a(prep: Prepared, cfg: TrainConfig, trimodal_only: bool, log) -> dict:
-    train, test = prep.splits["train"], prep.splits["test"]
     if trimodal_only:
-        train = train.having(MODALITIES)
+        prep = trimodal_view(prep)
+    train, test = prep.splits["train"], prep.splits["test"]
     heads = _trained_heads(train)
     log(f"multitask model on {len(train)} examples; single-task heads: {', '.join(heads) or 'none'}")
     mt = _train(prep, train, cfg, log=log)
@@ -89,38 +104,41 @@ def experiment_b(prep: Prepared, cfg: TrainConfig, log) -> dict:
     train, test = prep.splits["train"], prep.splits["test"].having(MODALITIES)
     mt = _train(prep, train, cfg, log=log)
     uni = {m: _train(prep, train.having([m]).keep([m]), cfg, heads=(m,), log=log) for m in MODALITIES}
-    probs = {m: head_predictions(uni[m], test, m)[0] for m in MODALITIES}
-    y = test.emotion.numpy()
-    keep = y >= 0
+    probs = {m: head_predictions(uni[m], test, m) for m in MODALITIES}  # (emotion, sentiment) per modality
+    truth = {"emotion": test.emotion.numpy(), "sentiment": test.sentiment.numpy()}
     rows = {}
     for c in COMBO_NAMES:
-        fused = np.mean([probs[m] for m in Combo.parse(c)], axis=0)  # late fusion: average of unimodal scores
-        pred = fused.argmax(1)[keep]
-        late = {
-            "emotion_acc": float(np.mean(pred == y[keep])),
-            "emotion_f1": macro_f1(y[keep], pred, 8),
-            "sentiment_acc": float("nan"),
-        }
+        late = {}
+        for t, task in enumerate(("emotion", "sentiment")):
+            y = truth[task]
+            keep = y >= 0
+            # late fusion: the average of the unimodal classifiers' probabilities
+            fused = np.mean([probs[m][t] for m in Combo.parse(c)], axis=0)
+            pred = fused.argmax(1)[keep]
+            late[f"{task}_acc"] = float(np.mean(pred == y[keep])) if keep.any() else float("nan")
+            if task == "emotion":
+                late["emotion_f1"] = macro_f1(y[keep], pred, 8) if keep.any() else float("nan")
         rows[c] = {"late fusion": late, "multitask": _metrics(mt, test, c)}
     return rows
 
 
 def fraction_split(train: Encoded, p: float, seed: int) -> tuple[Encoded, Encoded]:
-    """(the p fraction of trimodal examples, the rest as image-only / text-only / tags-only thirds), stratified by
-    emotion."""
+    """(the p fraction of trimodal examples, the rest as image-only / text-only / tags-only thirds), every part
+    stratified by emotion (section 4.2: "all splits are stratified"): each class keeps round(p x its count) trimodal
+    examples (at least one), and its rest is dealt in turn to the three unimodal thirds."""
     tri = train.having(MODALITIES)
     rng = random.Random(seed)
-    keep, rest = [], []
+    keep, thirds = [], []
     for label in sorted(set(tri.emotion.tolist())):
         idx = [i for i, e in enumerate(tri.emotion.tolist()) if e == label]
         rng.shuffle(idx)
         k = max(1, round(p * len(idx)))
         keep += idx[:k]
-        rest += idx[k:]
-    rng.shuffle(rest)
+        start = rng.randrange(3)  # which third gets a class's odd examples, so no third is always the larger
+        thirds += [(i, MODALITIES[(start + j) % 3]) for j, i in enumerate(idx[k:])]
     mask = tri.mask.clone()
-    for j, i in enumerate(rest):
-        mask[i] = torch.tensor([m == MODALITIES[j % 3] for m in MODALITIES])
+    for i, modality in thirds:
+        mask[i] = torch.tensor([m == modality for m in MODALITIES])
     mixed = Encoded(tri.ids, mask, tri.text, tri.tags, tri.images, tri.emotion, tri.sentiment, tri.image_pooled)
     return tri.subset(keep), mixed
 
@@ -198,9 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--max-words", type=int, default=150)
     ap.add_argument(
-        "--trimodal-only", action="store_true", help="a: train on trimodal examples only (the paper's setup)"
+        "--trimodal-only",
+        action="store_true",
+        help="a: train, validate and test every head on the trimodal examples only (the paper's setup)",
     )
-    ap.add_argument("--fractions", type=float, nargs="*", default=[0.05, 0.1, 0.25, 0.5, 1.0])
+    ap.add_argument(
+        "--fractions", type=float, nargs="*", default=list(FRACTIONS), help=f"c: fractions p (default {FRACTIONS})"
+    )
     ap.add_argument("--cache", type=Path, default=Path("artifacts/cache"))
     ap.add_argument("--out", type=Path, default=Path("artifacts/experiments"))
     ap.add_argument("--quiet", action="store_true", help="no per-epoch log")

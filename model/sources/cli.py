@@ -11,6 +11,7 @@ from pathlib import Path
 from ..manifest import write_manifest
 from .goemotions import DownloadError, locate
 from .image_lists import ImageList
+from .rules import PaperRules
 from .tabular import Columns, Table, parse_label_map
 
 
@@ -20,7 +21,7 @@ def _table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--label-map", help="raw=label pairs, e.g. '0=negative,4=positive' (labels: the 8 emotions, positive, negative)"
     )
-    for col in ("text", "tags", "image", "id", "split"):
+    for col in ("text", "tags", "image", "id", "split", "votes"):
         p.add_argument(f"--{col}-col")
     p.add_argument("--delimiter", help="default: tab for .tsv, comma otherwise")
 
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     _table_args(il)
     il.add_argument("--image-size", type=int, default=224)
+    rules = il.add_argument_group("the paper's data rules (section 4.1; model/sources/rules.py), on by default")
+    rules.add_argument("--no-paper-rules", action="store_true", help="keep every row as the table has it")
+    rules.add_argument("--languages", nargs="*", default=["en"], help="texts in other languages are dropped")
+    rules.add_argument("--text-words", type=int, nargs=2, default=[5, 150], metavar=("MIN", "MAX"))
+    rules.add_argument("--min-votes", type=int, default=3, help="rows with fewer votes are removed (--votes-col)")
+    rules.add_argument("--eval-votes", type=int, default=5, help="val/test only from rows with this many votes")
     for p in (g, *sub.choices.values()):
         if not any(a.dest == "out" for a in p._actions):
             p.add_argument("--out", type=Path, required=True, help="folder for manifest.jsonl")
@@ -62,11 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             args.id_col,
             args.split_col,
             parse_label_map(args.label_map),
+            args.votes_col,
         )
         source = Table(args.file, cols, args.delimiter)
         if args.source == "image-list":
             source = ImageList(source, args.out, size=args.image_size)
     rows = list(source.rows())
+    applied = {}
+    if args.source == "image-list" and not args.no_paper_rules:
+        paper = PaperRules(tuple(args.languages) or None, tuple(args.text_words), args.min_votes, args.eval_votes)
+        rows = paper.apply(rows)
+        applied = dict(paper.applied)
     write_manifest(args.out / "manifest.jsonl", rows)
     summary = {
         "source": source.name,
@@ -77,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "neutral": dict(Counter(str(r["neutral"]).lower() for r in rows if "neutral" in r)),
         "skipped": dict(getattr(source, "skipped", {}) or getattr(getattr(source, "table", None), "skipped", {})),
         "failed_images": dict(getattr(source, "failed", {})),
+        "paper_rules": applied,
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))

@@ -21,14 +21,19 @@ __all__ = ["ImageList"]
 class ImageList:
     name = "image-list"
 
-    def __init__(self, table, out: Path, size: int = 224, concurrency: int = 16, allow_loopback: bool = False):
-        """`table`: a tabular.Table whose image column holds URLs (the rows it yields are completed here)."""
+    def __init__(
+        self, table, out: Path, size: int = 224, concurrency: int = 16, allow_loopback: bool = False, rules=None
+    ):
+        """`table`: a tabular.Table whose image column holds URLs (the rows it yields are completed here); `rules`:
+        the paper's data rules (rules.PaperRules), applied before any image is fetched (None: every row as is)."""
         self.table, self.out, self.size, self.concurrency = table, Path(out), size, concurrency
-        self.allow_loopback = allow_loopback
+        self.allow_loopback, self.rules = allow_loopback, rules
         self.failed = Counter()  # reason -> images
 
     def rows(self) -> Iterator[dict]:
         rows = list(self.table.rows())
+        if self.rules is not None:
+            rows = self.rules.apply(rows)
         asyncio.run(self._fetch_all(rows))
         yield from rows
 

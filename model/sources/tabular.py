@@ -37,6 +37,7 @@ class Columns:
     id: str | None = None
     split: str | None = None  # train / val / test (also dev, validation); absent: assigned at random when training
     label_map: dict[str, str] = field(default_factory=dict)  # raw label -> emotion or sentiment (identity by default)
+    votes: str | None = None  # how many annotators chose the label (Flickr Emotion: 3-5 of 5); kept as `votes`
 
 
 class Table:
@@ -77,6 +78,12 @@ class Table:
                 )
             if c.image and rec.get(c.image):
                 row["image"] = str(rec[c.image])
+            if c.votes and str(rec.get(c.votes, "")).strip():
+                try:
+                    row["votes"] = int(float(rec[c.votes]))
+                except ValueError:
+                    self.skipped[f"votes {rec[c.votes]!r}"] += 1
+                    continue
             if c.split and rec.get(c.split):
                 row["split"] = {"dev": "val", "validation": "val"}.get(rec[c.split], rec[c.split])
             if not any(row.get(m) for m in ("text", "tags", "image")):
