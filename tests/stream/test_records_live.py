@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 
 import jsonschema
+import numpy as np
 import pytest
 import redis
 import redis.asyncio as aioredis
 
+from contracts.combos import Combo
 from contracts.redis_keys import RedisKeys
 from stream.contract import SCHEMA_DIR
 from stream.dashboard.queries import Queries
@@ -35,23 +38,41 @@ def test_emoji_only_post_is_labelled(pipeline_env):
         assert rec["head"] == "text" and rec["modalities"] == ["text"] and rec["degraded"] == []
 
 
+def _neutral_chatter(bundle_path) -> tuple[str, float]:
+    """Chatter as the demo data writes its neutral posts (filler words, no cue; seeded), the first sentence of ten
+    that the bundle's text head calls neutral in PyTorch, with its neutral probability. Which sentence that is depends
+    on the training run; that some filler sentences are neutral and score above an angry one does not."""
+    from model.bundle import load_bundle
+    from model.demo_data import make_text
+
+    bundle = load_bundle(bundle_path)
+    rng = random.Random(7)
+    texts = [make_text(rng, None) for _ in range(10)]
+    ids = np.array([bundle.tokenizer.encode_post(t, None)[0] for t in texts])
+    probs = bundle.predict_arrays("text", text=ids)[2]
+    angry = bundle.predict_arrays("text", text=np.array([bundle.tokenizer.encode_post(ANGRY, None)[0]]))[2][0]
+    gated = [i for i, p in enumerate(probs) if p >= bundle.info.neutral_threshold[Combo.parse("text")]]
+    assert gated and probs.mean() > angry, (texts, probs, angry)
+    return texts[gated[0]], float(probs[gated[0]])
+
+
+ANGRY = "Angry people attack and fight, angry protest with rage."
+
+
 def test_neutral_post_comes_out_neutral_and_is_counted_apart(pipeline_env, stack, demo_bundle):
     env = pipeline_env
     thresholds = json.loads((demo_bundle.bundle_path / "bundle.json").read_text())["neutral_threshold"]
     assert thresholds["text"] is not None  # the demo data has neutral posts: the text head has a gate
     chatter, angry = f"chatter-{env.uid}", f"angry-{env.uid}"
+    text, neutral_prob = _neutral_chatter(demo_bundle.bundle_path)
     keys = RedisKeys(env.redis_prefix)
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     before = int(r.hget(keys.totals, "emotion:neutral") or 0)  # other tests' posts may be neutral too (emoji-only)
-    env.produce(
-        [
-            {"id": chatter, "text": "The city said that the government will be back this week."},
-            {"id": angry, "text": "Angry people attack and fight, angry protest with rage."},
-        ]
-    )
+    env.produce([{"id": chatter, "text": text}, {"id": angry, "text": ANGRY}])
     got = {r["id"]: r for r in env.collect("out", 10**6, timeout_s=30, ids=[chatter, angry])}
     c, a = got[chatter], got[angry]
-    assert c["head"] == "text" and c["emotion"] == "neutral" and c["sentiment"] == "neutral"
+    assert c["head"] == "text" and c["emotion"] == "neutral" and c["sentiment"] == "neutral", (text, c)
+    assert c["neutral_score"] == pytest.approx(neutral_prob, abs=1e-4)  # Triton's gate is the bundle's
     assert c["neutral_score"] >= thresholds["text"] and c["sentiment_score"] == c["neutral_score"]
     assert abs(sum(c["emotion_scores"].values()) - 1) < 1e-4  # the 8 emotions' scores are still there
     assert a["emotion"] == "anger" and a["sentiment"] == "negative" and a["neutral_score"] < thresholds["text"]
