@@ -207,6 +207,8 @@ class EmotionClient:
             inp = InferInput(spec.name, list(arr.shape), spec.datatype)
             inp.set_data_from_numpy(np.ascontiguousarray(arr))
             inputs.append(inp)
+        if self.bundle is not None and combo not in self.opinions:
+            await self.check(self.bundle, [combo])  # which outputs it declares, before its first request
         wanted = tc.outputs(combo, self.opinions.get(combo, False))
         outputs = [InferRequestedOutput(t.name) for t, _ in wanted]
         try:

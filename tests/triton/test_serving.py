@@ -59,6 +59,18 @@ async def test_parity_with_pytorch(stack, served, combo):
         await client.close()
 
 
+async def test_the_first_request_of_a_combination_already_carries_the_opinions(stack, served):
+    """A worker's client (given the bundle) reads an ensemble's outputs before its first request to it: the first
+    batch of text+tags posts gets each modality's opinion too (it once came without them until a timer's check)."""
+    bundle = load_bundle(served.bundle_path)
+    client = EmotionClient(stack.triton_grpc_url, prefix=served.prefix, bundle=bundle.info)
+    try:
+        res = await client.infer(TEXT_TAGS, _inputs(bundle, "text_tags", 3, seed=11))
+        assert sorted(res.opinions) == ["tags", "text"] and res.opinions["text"].shape == (3, 9)
+    finally:
+        await client.close()
+
+
 async def test_short_text_requests_score_as_texts_padded_to_max_words(stack, served):
     """The worker cuts a request's text tensor to what its longest text needs (tc.text_length), not max_words."""
     bundle, info = load_bundle(served.bundle_path), BundleInfo.load(served.bundle_path)
