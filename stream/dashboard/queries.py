@@ -10,25 +10,29 @@ import redis.asyncio as aioredis
 from contracts.labels import EMOTIONS, SENTIMENTS
 from contracts.redis_keys import RedisKeys
 
-__all__ = ["Queries"]
+from ..spikes import BASELINE_S, MIN_COUNT, RATIO, SCORE_OPEN, WINDOW_S, spikes
+
+__all__ = ["Queries", "SPIKE_MINUTES"]
 
 WORKER_FRESH_S = 30  # a worker whose heartbeat is older is not listed
 # what a record can say: the 8 emotions and neutral (the neutral gate, model/neutral.py), counted apart
 LABELS = (*EMOTIONS, "neutral")
 SENTIMENT_LABELS = (*SENTIMENTS, "neutral")
+SPIKE_MINUTES = (WINDOW_S + BASELINE_S) // 60 + 1  # the buckets the spike scores need (the page shows the last 60)
 
 
 class Queries:
     def __init__(self, client: aioredis.Redis, prefix: str, bucket_s: int):
         self.r, self.keys, self.bucket_s = client, RedisKeys(prefix), bucket_s
 
-    async def summary(self) -> dict:
-        """Totals, rates now (last minute) vs the last hour, dead-letter and degraded rates, workers, lag."""
+    async def summary(self, series: dict | None = None) -> dict:
+        """Totals, rates now (last minute) vs the last hour, dead-letter and degraded rates, workers, lag. `series`:
+        a timeseries already read that covers the last hour (the snapshot's), else it is read here."""
         totals = {k.decode(): int(v) for k, v in (await self.r.hgetall(self.keys.totals)).items()}
         now = time.time()
-        series = await self.timeseries(minutes=60)
-        last_min = [b for b in series["buckets"] if b["t"] >= now - 60]
-        hour = series["buckets"]
+        series = series or await self.timeseries(minutes=60)
+        hour = [b for b in series["buckets"] if b["t"] >= now - 3600]
+        last_min = [b for b in hour if b["t"] >= now - 60]
 
         def share(buckets):  # of all posts: the 8 emotions and neutral add up to 1
             n = sum(b["posts"] for b in buckets)
@@ -100,6 +104,25 @@ class Queries:
                 }
             )
         return {"bucket_s": self.bucket_s, "end": end, "time": "event", "buckets": buckets}
+
+    @staticmethod
+    def spikes(series: dict, now: float | None = None) -> dict:
+        """stream/spikes.py over a timeseries covering the window and its baseline (SPIKE_MINUTES): per label, its
+        window count, rates and spike score, and the open spikes, highest score first."""
+        now = time.time() if now is None else now
+        per = spikes(series["buckets"], LABELS, now, series["bucket_s"])
+        return {
+            "at": now,
+            "method": {
+                "window_s": WINDOW_S,
+                "baseline_s": BASELINE_S,
+                "min_count": MIN_COUNT,
+                "score_open": SCORE_OPEN,
+                "ratio": RATIO,
+            },
+            "labels": {k: v.to_dict() for k, v in per.items()},
+            "open": [v.to_dict() for v in sorted(per.values(), key=lambda v: -v.score) if v.open],
+        }
 
     async def top_tags(self, n: int = 5) -> dict:
         pipe = self.r.pipeline(transaction=False)

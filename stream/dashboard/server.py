@@ -2,7 +2,7 @@
 from Redis.
 
 One snapshot of the aggregates is computed per interval and shared by every client; the number of live streams is
-capped; with EMOSTREAM_DASHBOARD_PASSWORD set every page but /health asks for it (HTTP basic auth)."""
+capped; with EMOSTREAM_DASHBOARD_PASSWORD set every page but /health and /metrics asks for it (HTTP basic auth)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from ..connections import redact_url, redis_client
 from ..settings import Settings
-from .queries import Queries
+from .queries import SPIKE_MINUTES, Queries
 
 __all__ = ["create_app", "main"]
 
@@ -36,6 +36,11 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+
+
+# Without the password: health, and the spike gauges Prometheus scrapes (per-emotion rates and scores only: no post,
+# tag or id; the workers' own metrics are as open)
+OPEN_PATHS = ("/health", "/metrics")
 
 
 def _bad(name: str, what: str) -> web.HTTPBadRequest:
@@ -68,18 +73,67 @@ class Snapshot:
     def __init__(self, q: Queries, interval_s: float):
         self.q, self.interval_s = q, interval_s
         self._at, self._data, self._lock = 0.0, None, asyncio.Lock()
+        self.metrics = SpikeMetrics()
 
     async def get(self) -> dict:
         async with self._lock:
             if self._data is None or time.monotonic() - self._at >= self.interval_s:
+                now = time.time()
+                series = await self.q.timeseries(SPIKE_MINUTES, now)  # one read: the hour shown, spikes, summary
+                hour = {**series, "buckets": [b for b in series["buckets"] if b["t"] >= now - 3600]}
                 self._data = {
-                    "summary": await self.q.summary(),
-                    "timeseries": await self.q.timeseries(60),
+                    "summary": await self.q.summary(hour),
+                    "timeseries": hour,
+                    "spikes": self.q.spikes(series, now),
                     "top_tags": await self.q.top_tags(5),
                     "recent": await self.q.recent(30),
                 }
                 self._at = time.monotonic()
+                self.metrics.update(self._data["spikes"])
             return self._data
+
+
+class SpikeMetrics:
+    """The snapshot's spike scores as Prometheus gauges (a registry of the dashboard's own), per label (the 8 emotions
+    and neutral): the window's rate, the baseline rate, the spike score and whether a spike is open (1/0). The alert
+    rules in deploy/prometheus/rules/ read them."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Gauge
+
+        self.registry = CollectorRegistry()
+        label = ["emotion"]
+        self.rate = Gauge(
+            "emostream_emotion_rate_per_minute", "posts per minute over the spike window", label, registry=self.registry
+        )
+        self.baseline = Gauge(
+            "emostream_emotion_baseline_per_minute",
+            "posts per minute over the baseline hour",
+            label,
+            registry=self.registry,
+        )
+        self.window = Gauge(
+            "emostream_emotion_window_posts", "posts in the spike window", label, registry=self.registry
+        )
+        self.score = Gauge(
+            "emostream_emotion_spike_score", "-log10 Poisson tail of the window's count", label, registry=self.registry
+        )
+        self.open = Gauge(
+            "emostream_emotion_spike_open", "1 while a spike is open (stream/spikes.py)", label, registry=self.registry
+        )
+
+    def update(self, spikes: dict) -> None:
+        for name, s in spikes["labels"].items():
+            self.rate.labels(name).set(s["rate_per_min"])
+            self.baseline.labels(name).set(s["baseline_per_min"])
+            self.window.labels(name).set(s["count"])
+            self.score.labels(name).set(s["score"])
+            self.open.labels(name).set(int(s["open"]))
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
 
 
 def _authorized(request: web.Request, password: str) -> bool:
@@ -98,7 +152,7 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
 
     @web.middleware
     async def guard(request: web.Request, handler):
-        if password and request.path != "/health" and not _authorized(request, password):
+        if password and request.path not in OPEN_PATHS and not _authorized(request, password):
             resp = web.Response(
                 status=401, text="authentication required", headers={"WWW-Authenticate": 'Basic realm="emostream"'}
             )
@@ -120,17 +174,28 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
         except (RedisError, OSError) as e:
             return web.json_response({"error": f"redis unavailable: {type(e).__name__}", "stale": True}, status=503)
 
-    async def _summary():
-        return (await snapshot.get())["summary"]
+    async def _part(name: str):
+        return (await snapshot.get())[name]
 
     async def index(request):
         return web.FileResponse(STATIC / "index.html")
 
     async def summary(request):
-        return await guarded(_summary())
+        return await guarded(_part("summary"))
 
     async def timeseries(request):
         return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60), _epoch_s(request, "end")))
+
+    async def spikes(request):
+        return await guarded(_part("spikes"))
+
+    async def metrics(request):
+        """Prometheus: the spike gauges, from a snapshot at most `interval_s` old (a scrape refreshes it)."""
+        try:
+            await snapshot.get()
+        except (RedisError, OSError) as e:
+            return web.Response(status=503, text=f"redis unavailable: {type(e).__name__}")
+        return web.Response(body=snapshot.metrics.exposition(), content_type="text/plain", charset="utf-8")
 
     async def top_tags(request):
         return await guarded(q.top_tags(_int(request, "n", 5, 100)))
@@ -176,6 +241,8 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/api/summary", summary)
     app.router.add_get("/api/timeseries", timeseries)
+    app.router.add_get("/api/spikes", spikes)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/top-tags", top_tags)
     app.router.add_get("/api/recent", recent)
     app.router.add_get("/api/events", events)

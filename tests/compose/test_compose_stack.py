@@ -132,9 +132,18 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     def targets_up() -> bool:
         active = get_json(f"http://127.0.0.1:{s.prometheus_port}/api/v1/targets")["data"]["activeTargets"]
         jobs = [(t["labels"]["job"], t["health"]) for t in active]
-        return jobs.count(("emostream-worker", "up")) == 2 and ("triton", "up") in jobs
+        return (
+            jobs.count(("emostream-worker", "up")) == 2
+            and ("triton", "up") in jobs
+            and ("emostream-dashboard", "up") in jobs
+        )
 
     wait_for(targets_up, 90, "Prometheus targets up")
+    # the alert rules are loaded (deploy/prometheus/rules/emostream.yml) and read the dashboard's spike gauges
+    rules = get_json(f"http://127.0.0.1:{s.prometheus_port}/api/v1/rules")["data"]["groups"]
+    assert {r["name"] for g in rules for r in g["rules"]} >= {"EmotionSpike", "EmostreamDashboardDown"}
+    spike = get_json(f"http://127.0.0.1:{s.prometheus_port}/api/v1/query?query=emostream_emotion_spike_score")
+    assert {r["metric"]["emotion"] for r in spike["data"]["result"]} >= {"anger", "neutral"}
     q = get_json(f"http://127.0.0.1:{s.prometheus_port}/api/v1/query?query=sum(emostream_posts_out_total)")
     assert float(q["data"]["result"][0]["value"][1]) > 0
 

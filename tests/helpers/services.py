@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+import yaml
 
 from devstack import StackConfig
 
@@ -153,3 +157,47 @@ class OwnKafka:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait(30)
+
+
+class OwnPrometheus:
+    """A Prometheus server (Debian's binary) of one test's own on a free port: scrapes `targets` every second and
+    evaluates the project's alert rules (deploy/prometheus/rules/emostream.yml) every second."""
+
+    RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules" / "emostream.yml"
+
+    def __init__(self, folder: Path, job: str, targets: list[str]):
+        self.port, self.dir, self.proc = free_port(), Path(folder), None
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(self.RULES)],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}],
+        }
+        self.config = self.dir / "prometheus.yml"
+        self.config.write_text(yaml.safe_dump(config))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=open(self.dir / "prometheus.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 30, "prometheus")
+
+    def alerts(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.url}/api/v1/alerts", timeout=5) as r:
+            return json.loads(r.read())["data"]["alerts"]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -125,6 +125,11 @@ def test_monitoring_and_training_are_profiles_and_grafana_dashboard_is_provision
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
     from stream import metrics
 
+    assert jobs["emostream-dashboard"]["static_configs"][0]["targets"] == ["dashboard:8080"]
+    assert prom["rule_files"] == ["/etc/prometheus/rules/emostream.yml"]
+    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in SERVICES["prometheus"]["volumes"]
+    spikes = {t["expr"] for p in dash["panels"] for t in p["targets"] if "spike_score" in t["expr"]}
+    assert len(spikes) == 9  # a panel per emotion (and neutral)
     for m in (
         "emostream_posts_in_total",
         "emostream_consumer_lag",

@@ -4,6 +4,7 @@
 const LABELS = ["amusement", "anger", "awe", "contentment", "excitement", "disgust", "fear", "sadness", "neutral"];
 const COLORS = { amusement: "#f2cc60", anger: "#f85149", awe: "#a371f7", contentment: "#3fb950",
                  excitement: "#ff9b4a", disgust: "#9ea73b", fear: "#8b98a5", sadness: "#58a6ff", neutral: "#484f58" };
+const ABBR = { image: "I", text: "T", tags: "#" };  // the paper's names of the modalities
 const $ = (id) => document.getElementById(id);
 // Every value from Redis reaches the page as text: elements are built here, strings become text nodes (no innerHTML).
 function h(tag, props = {}, ...children) {
@@ -17,10 +18,26 @@ function h(tag, props = {}, ...children) {
   return el;
 }
 const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Number(x).toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d });
-let emoChart = null, sentChart = null, lastUpdate = 0, feedIds = new Set();
+let emoChart = null, sentChart = null, lastUpdate = 0, feedIds = new Set(), openSpikes = [], spikeWindow = 300;
 
-function chart(el, series, height) {
-  const opts = { width: el.clientWidth || 600, height, series: [{}, ...series],
+// An open spike is a band over its window on the emotions chart, in the emotion's colour, named at the top.
+function drawSpikes(u) {
+  if (!openSpikes.length) return;
+  const ctx = u.ctx, now = Date.now() / 1000, top = u.bbox.top, height = u.bbox.height;
+  const x0 = u.valToPos(now - spikeWindow, "x", true), x1 = u.valToPos(now, "x", true);
+  ctx.save();
+  openSpikes.forEach((s, i) => {
+    ctx.fillStyle = (COLORS[s.label] || "#f85149") + "26";
+    ctx.fillRect(x0, top, x1 - x0, height);
+    ctx.fillStyle = COLORS[s.label] || "#f85149";
+    ctx.font = `${12 * devicePixelRatio}px sans-serif`;
+    ctx.fillText(`▲ ${s.label} spike`, x0 + 4, top + (14 + 14 * i) * devicePixelRatio);
+  });
+  ctx.restore();
+}
+
+function chart(el, series, height, hooks = {}) {
+  const opts = { width: el.clientWidth || 600, height, series: [{}, ...series], hooks,
     axes: [{ stroke: "#8b98a5", grid: { stroke: "#26323d" } }, { stroke: "#8b98a5", grid: { stroke: "#26323d" }, size: 50 }],
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi * 1.1, 0.1)] } }, legend: { live: false } };
   return new uPlot(opts, [[], ...series.map(() => [])], el);
@@ -28,7 +45,7 @@ function chart(el, series, height) {
 
 function ensureCharts() {
   if (emoChart) return;
-  emoChart = chart($("chart-emotions"), LABELS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 390);
+  emoChart = chart($("chart-emotions"), LABELS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 390, { draw: [drawSpikes] });
   sentChart = chart($("chart-sentiment"), [{ label: "positive", stroke: "#3fb950", width: 2, fill: "#3fb95022" },
                                           { label: "negative", stroke: "#f85149", width: 2, fill: "#f8514922" }], 150);
   window.addEventListener("resize", () => {
@@ -79,6 +96,20 @@ function renderSummary(s) {
   $("footer").textContent = `emotion totals: ` + LABELS.map((e) => `${e} ${t.emotions[e]}`).join(" · ") + ` — updated ${new Date(s.at * 1000).toLocaleTimeString()}`;
 }
 
+function renderSpikes(sp) {
+  openSpikes = sp.open;
+  spikeWindow = sp.method.window_s;
+  const m = sp.method;
+  const rows = sp.open.map((s) => h("div", { className: "spike", dataset: { emotion: s.label } },
+    h("span", { className: "badge", style: { background: COLORS[s.label] || "#8b98a5" } }, s.label),
+    h("span", {}, `${fmt(s.count)} posts in ${m.window_s / 60} min (${fmt(s.rate_per_min, 1)}/min vs ${fmt(s.baseline_per_min, 2)}/min in the hour before, ${fmt(s.expected, 1)} expected)`),
+    h("span", { className: "score" }, `score ${fmt(s.score, 1)}`)));
+  $("spikes").replaceChildren(...(rows.length ? rows : [h("div", { className: "sub" }, "no open spike")]),
+    h("div", { className: "sub" }, `open when the last ${m.window_s / 60} min hold ≥ ${m.min_count} posts of a label, ≥ ${m.ratio}x what the hour before predicts, and a Poisson tail below 1e-${m.score_open}`));
+  $("spikes-count").textContent = sp.open.length ? `${sp.open.length} open` : "";
+  if (emoChart) emoChart.redraw(false, false);
+}
+
 function renderTags(tags) {
   $("tags").replaceChildren(...LABELS.map((e) => h("div", { className: "tagbox", style: { borderColor: COLORS[e] } },
     h("div", { className: "name" }, e),
@@ -94,19 +125,37 @@ function renderFeed(rows) {
     const tr = document.createElement("tr");
     tr.className = "new";
     tr.dataset.id = r.id;
-    const deg = r.degraded.map((d) => `${d.modality}: ${d.reason}`).join(", ");
+    const deg = (r.degraded || []).map((d) => `${d.modality}: ${d.reason}`).join(", ");
+    // the image is a link, never an <img>: the browser does not fetch what posters link to (docs/DASHBOARD.md)
+    const image = typeof r.image_url === "string" && /^https?:\/\//i.test(r.image_url)
+      ? h("a", { className: "img-link", href: r.image_url, target: "_blank", rel: "noopener noreferrer nofollow", title: r.image_url }, "image ↗")
+      : "";
+    const opinions = Object.entries(r.opinions || {}).map(([m, o]) => h("span", { className: "op", title: `${m}: ${o.emotion} ${fmt(o.score, 2)}` },
+      `${ABBR[m] || m} `, h("b", { style: { color: COLORS[o.emotion] || "#8b98a5" } }, o.emotion)));
     tr.append(
       h("td", { title: r.id }, r.id),
       h("td", {}, h("span", { className: "badge", style: { background: COLORS[r.emotion] || "#8b98a5" } }, r.emotion)),
-      h("td", {}, fmt(r.emotion === "neutral" ? r.neutral_score : r.emotion_scores[r.emotion], 2)),
+      h("td", {}, fmt(r.emotion === "neutral" ? r.neutral_score : (r.emotion_scores || {})[r.emotion], 2)),
       h("td", { className: { positive: "pos", negative: "neg" }[r.sentiment] || "neu" }, r.sentiment),
-      h("td", {}, r.modalities.map((m) => h("span", { className: "mod" }, m))),
+      h("td", { className: "post" }, h("div", { className: "text" }, r.text || ""),
+        h("div", { className: "sub" }, (r.tags || []).map((t) => `#${t}`).join(" "))),
+      h("td", {}, (r.modalities || []).map((m) => h("span", { className: "mod" }, m)), image),
+      h("td", { className: "ops" }, opinions, r.disagreement ? h("span", { className: "warn" }, " ≠") : ""),
       h("td", { className: "deg" }, deg),
       h("td", {}, `${fmt(r.latency_ms)} ms`));
+    // a click shows the whole record (as text) under the row; another click hides it
+    tr.addEventListener("click", (ev) => {
+      if (ev.target.closest("a")) return;
+      const next = tr.nextElementSibling;
+      if (next && next.classList.contains("record")) { next.remove(); return; }
+      const { stream_id, ...record } = r;
+      tr.after(h("tr", { className: "record", dataset: { id: r.id } }, h("td", { colSpan: 9 }, h("pre", {}, JSON.stringify(record, null, 2)))));
+    });
     body.insertBefore(tr, body.firstChild);
   }
-  while (body.children.length > 25) body.removeChild(body.lastChild);
-  $("feed-count").textContent = `${body.children.length} shown, newest first`;
+  const shown = () => [...body.children].filter((x) => !x.classList.contains("record"));
+  while (shown().length > 25) { const last = shown().at(-1); if (last.nextElementSibling) last.nextElementSibling.remove(); last.remove(); }
+  $("feed-count").textContent = `${shown().length} shown, newest first; click a post for its record`;
 }
 
 function setStatus(live, text) {
@@ -123,6 +172,7 @@ function connect() {
     lastUpdate = Date.now();
     renderSummary(d.summary);
     renderSeries(d.timeseries);
+    renderSpikes(d.spikes);
     renderTags(d.top_tags);
     renderFeed(d.recent);
     setStatus(true, "live");
