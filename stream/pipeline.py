@@ -45,6 +45,13 @@ log = logging.getLogger(__name__)
 TRANSIENT = (ModelUnavailable, ModelMismatch)
 
 
+def cut(text: str | None, chars: int) -> str | None:
+    """The record's copy of a text: at most `chars` characters (a cut one ends with …); None for 0 or no text."""
+    if not text or chars <= 0:
+        return None
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
 @dataclass
 class _Work:
     msg: Incoming
@@ -330,6 +337,8 @@ class Pipeline:
                 language_score=w.language_score,
                 latency_ms=latency,
                 tags=w.tag_names,
+                text=cut(w.post.text, self.s.record_text_chars),
+                image_url=w.post.image_url,
                 meta=w.post.meta,
             )
             key, value = w.post.id.encode("utf-8"), record.model_dump_json().encode("utf-8")

@@ -161,6 +161,12 @@ class EmotionRecord(BaseModel):
     language_score: float | None = Field(None, description="the language detector's score")
     latency_ms: float = Field(description="from the Kafka record's timestamp to the label")
     tags: list[str] = Field([], description="the tags the model saw (hashtags of the text included)")
+    text: str | None = Field(
+        None,
+        description="the post's text, cut to EMOSTREAM_RECORD_TEXT_CHARS characters (280; a cut text ends with …);"
+        " null without text or when the deployment keeps texts out of its records (0)",
+    )
+    image_url: str | None = Field(None, description="the post's image URL as sent (null without one)")
     meta: dict[str, Any] = Field({}, description="the post's fields that are not part of the input contract")
 
 

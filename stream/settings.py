@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="detect each text's language (`language` in the record); text in a language the bundle was not"
         " trained on is degraded (`unsupported_language`)",
     )
+    record_text_chars: int = Field(
+        280,
+        ge=0,
+        description="characters of the post's text kept in its output record (`text`, for subscribers and the"
+        " dashboard's feed; longer is cut with …); 0 = the record never carries the text (privacy)",
+    )
     # input limits (a post over a limit is a dead letter)
     max_post_bytes: int = Field(100_000, description="largest accepted input message (bytes)")
     max_json_depth: int = Field(20, description="deepest accepted nesting of JSON arrays/objects in a post")

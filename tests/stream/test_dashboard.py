@@ -175,6 +175,51 @@ def test_browser_shows_counts_live_feed_and_stale_state(live, own_redis):
     assert SCREENSHOT.stat().st_size > 10_000
 
 
+def _browser(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+
+
+def test_feed_shows_the_post_behind_the_label(live):
+    """The feed shows each post's text (as text), tags, each modality's opinion and its image as a link the page never
+    loads; a click shows the whole record."""
+    from playwright.sync_api import sync_playwright
+
+    env, base, _ = live
+    image_url = f"http://127.0.0.1:{free_port()}/photo-{env.uid}.jpg"  # nothing listens: the worker degrades it
+    post = {
+        "id": f"behind-{env.uid}",
+        "text": 'Fear and danger <script>window.__xss=1</script> "quoted"',
+        "tags": ["fire", "news"],
+        "image_url": image_url,
+    }
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        requested = []
+        page.on("request", lambda req: requested.append(req.url))
+        page.goto(base + "/")
+        page.wait_for_selector("#status[data-state=live]", timeout=20000)
+        env.produce([post])
+        row = f"#feed tr[data-id='{post['id']}']:not(.record)"
+        page.wait_for_selector(row, timeout=30000)
+        assert page.inner_text(f"{row} td.post .text") == post["text"]  # markup shown as text, never run
+        assert "#fire #news" in page.inner_text(f"{row} td.post")
+        assert page.get_attribute(f"{row} a.img-link", "href") == image_url
+        assert page.get_attribute(f"{row} a.img-link", "rel") == "noopener noreferrer nofollow"
+        assert page.query_selector("#feed img") is None and page.evaluate("window.__xss") is None
+        page.click(f"{row} td.post")
+        record = json.loads(page.inner_text(f"#feed tr.record[data-id='{post['id']}'] pre"))
+        assert record["id"] == post["id"] and record["text"] == post["text"] and record["image_url"] == image_url
+        assert record["degraded"][0]["modality"] == "image" and "meta" not in record
+        ops = page.inner_text(f"{row} td.ops")  # each modality's own head, as the record says
+        abbr = {"image": "I", "text": "T", "tags": "#"}
+        assert record["opinions"] and all(f"{abbr[m]} {o['emotion']}" in ops for m, o in record["opinions"].items())
+        page.click(f"{row} td.post")
+        assert page.query_selector(f"#feed tr.record[data-id='{post['id']}']") is None
+        browser.close()
+    assert not [u for u in requested if "photo-" in u], requested  # the page never fetched the poster's image
+
+
 PASSWORD = "dash-secret-7"
 
 

@@ -324,3 +324,19 @@ def test_the_neutral_gate_answers_neutral_at_its_threshold():
     assert out[0]["emotion"] == "a" and out[0]["neutral_score"] == 0.6
     out, _ = records(run([{"id": "x", "text": "party"}], Neutral()))
     assert out[0]["emotion"] == "a" and out[0]["neutral_score"] is None  # no gate: no score
+
+
+def test_records_carry_the_post_behind_the_label_unless_told_not_to():
+    long = "word " * 100
+    posts = [
+        {"id": "a", "text": "happy <b>party</b>", "image_url": "http://x/ok.jpg"},
+        {"id": "b", "text": long},
+        {"id": "c", "tags": ["fun"]},
+    ]
+    out, _ = records(run(posts))
+    got = {o["id"]: o for o in out}
+    assert got["a"]["text"] == "happy <b>party</b>" and got["a"]["image_url"] == "http://x/ok.jpg"
+    assert len(got["b"]["text"]) == 280 and got["b"]["text"].endswith("…") and long.startswith(got["b"]["text"][:-1])
+    assert got["c"]["text"] is None and got["c"]["image_url"] is None
+    out, _ = records(run(posts, record_text_chars=0))  # privacy: no text in any record
+    assert all(o["text"] is None for o in out) and {o["id"]: o for o in out}["a"]["image_url"] == "http://x/ok.jpg"
