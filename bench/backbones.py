@@ -14,7 +14,6 @@ python -m bench.backbones [--quick] [--repeat 3]   (results: artifacts/bench/bac
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 import uuid
@@ -28,7 +27,7 @@ from model.bundle import load_bundle
 from model.bundle_info import BundleInfo
 from model.imaging import decode_image
 
-from .common import add_repeat, random_bundle, repeated, serve, stat, unserve, write_result
+from .common import random_bundle, repeated, serve, side_by_side_args, stat, unserve, write_result
 from .end_to_end import IMAGE_BATCH, WORDS, context, posts, raw_triton, requests_of, run_worker
 
 NAMES = tuple(BACKBONES)  # densenet121, efficientnet-lite0
@@ -73,10 +72,7 @@ def one_round(ctx: dict, variants: dict, photos: np.ndarray, counts: dict, order
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
-    add_repeat(ap)
-    args = ap.parse_args(argv)
+    args = side_by_side_args(__doc__, argv)
     counts = {"pytorch": 32 if args.quick else 96, "stream": 40 if args.quick else 160}
     run = uuid.uuid4().hex[:6]
     variants, cfg = {}, None

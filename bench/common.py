@@ -204,6 +204,16 @@ def add_repeat(ap) -> None:
     )
 
 
+def side_by_side_args(doc: str, argv: list[str] | None):
+    """The options of a side-by-side benchmark: --quick (fewer posts: a smoke run, not a measurement) and --repeat."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
+    add_repeat(ap)
+    return ap.parse_args(argv)
+
+
 def stat(s: dict, digits: int = 1) -> str:
     """`median (min-max)` of a `repeated` number, with a `!` after it when its spread is wider than WIDE."""
     text = f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"

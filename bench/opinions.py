@@ -13,13 +13,12 @@ python -m bench.opinions [--quick] [--repeat 3]   (results: artifacts/bench/opin
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import uuid
 
 from contracts.combos import COMBOS
 
-from .common import add_repeat, random_bundle, repeated, serve, stat, unserve, write_result
+from .common import random_bundle, repeated, serve, side_by_side_args, stat, unserve, write_result
 from .end_to_end import WORDS, context, posts, raw_triton, requests_of, run_worker
 
 VARIANTS = ("without", "with")
@@ -52,10 +51,7 @@ def one_round(ctx: dict, mix: str, n: int, order: tuple[str, ...]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer posts (a smoke run, not a measurement)")
-    add_repeat(ap)
-    args = ap.parse_args(argv)
+    args = side_by_side_args(__doc__, argv)
     scale = 0.2 if args.quick else 1.0
     counts = {"text_tags": int(3000 * scale), "mixed": int(400 * scale)}
     bundle = random_bundle(224, n_words=len(WORDS) + 2)
