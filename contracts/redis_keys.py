@@ -14,6 +14,10 @@ for Redis Cluster give the prefix a hash tag (the default `{emo}:` is one) so th
   buckets               sorted set of bucket start times (score = time), trimmed by the same TTL
   top:<emotion>         sorted set tag -> posts with that tag and emotion (or neutral), capped (~1,000 members)
   recent                stream of the latest results without their `meta` (capped)
+  keys                  sorted set drill-down key -> posts (`tag:<tag>`, `<meta field>:<value>` of the tracked meta
+                        fields), trimmed to 10x EMOSTREAM_TRACKED_MAX members
+  key:<key>:<epoch s>   hash per drill-down key and key bucket (EMOSTREAM_KEY_BUCKET_S wide): posts, <emotion>,
+                        <sentiment>, neutral; written only for the EMOSTREAM_TRACKED_MAX keys with the most posts; TTL
   workers               sorted set worker name -> last heartbeat time (the dashboard's registry, no SCAN)
   worker:<name>         hash per worker: posts_in, posts_out, dead, updated; short TTL
   lag                   hash: total (messages of the posts topic not yet committed by the group), updated
@@ -58,6 +62,13 @@ class RedisKeys:
     @property
     def recent(self) -> str:
         return f"{self.prefix}recent"
+
+    @property
+    def keys(self) -> str:
+        return f"{self.prefix}keys"
+
+    def key_bucket(self, key: str, start_s: int) -> str:
+        return f"{self.prefix}key:{key}:{start_s}"
 
     @property
     def workers(self) -> str:

@@ -32,6 +32,8 @@ from .settings import Settings
 
 __all__ = ["LabelledPost", "DeadLetterSeen", "Aggregates", "RedisBusy"]
 
+KEY_CHARS = 100  # a drill-down key's value is cut to this many characters
+
 # Replies of a Redis that is full, loading, busy or failing over: the dependency's state, not the record's (transient)
 _BUSY = (OutOfMemoryError, BusyLoadingError, ReadOnlyError, MasterDownError, TryAgainError, ClusterDownError)
 _BUSY_PREFIXES = ("OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
@@ -43,9 +45,10 @@ class RedisBusy(ResponseError):
 
 
 APPLY = """#!lua
--- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>
+-- KEYS: seen, totals, bucket, buckets, recent, top:<emotion>, keys, key:<key>:<start> per drill-down key
 -- ARGV: seen_ttl, emotion, sentiment, head, bucket_start, bucket_ttl, degraded (JSON list), tags (JSON list),
---       recent entry (JSON), recent max, top max, now, bucket width, late after, disagreement (1 or 0)
+--       recent entry (JSON), recent max, top max, now, bucket width, late after, disagreement (1 or 0),
+--       key bucket start, key bucket expiry (epoch), tracked max, drill-down keys (JSON list)
 -- The bucket is the post's event time's; it lives until bucket_start + width + bucket_ttl (whatever the order the
 -- posts arrive in). A post arriving over `late after` seconds after its bucket ended is counted late in it; one
 -- whose bucket is already gone is counted in the totals only (late:expired).
@@ -83,6 +86,23 @@ for _, t in ipairs(cjson.decode(ARGV[8])) do
 end
 if redis.call('ZCARD', KEYS[6]) > topmax + topmax / 10 then redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -topmax - 1) end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', tonumber(ARGV[10]), '*', 'json', ARGV[9])
+-- drill-down (KEYS[7] the key volumes, KEYS[7 + i] the bucket of the i-th key of ARGV[19]): every key's posts are
+-- counted; only the ARGV[18] keys with the most posts get their bucket, which lives until ARGV[17]
+local names = cjson.decode(ARGV[19])
+if #names > 0 then
+  local tmax = tonumber(ARGV[18])
+  for i, name in ipairs(names) do
+    redis.call('ZINCRBY', KEYS[7], 1, name)
+    if redis.call('ZREVRANK', KEYS[7], name) < tmax and tonumber(ARGV[17]) > now then
+      local kb = KEYS[7 + i]
+      redis.call('HINCRBY', kb, 'posts', 1)
+      redis.call('HINCRBY', kb, emotion, 1)
+      if sentiment ~= emotion then redis.call('HINCRBY', kb, sentiment, 1) end
+      redis.call('EXPIREAT', kb, tonumber(ARGV[17]))
+    end
+  end
+  if redis.call('ZCARD', KEYS[7]) > 11 * tmax then redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -10 * tmax - 1) end
+end
 return 1
 """
 
@@ -111,6 +131,7 @@ class LabelledPost:
     at: float  # event time (created_at; processed_at for records written before it was kept), at most processed_at
     recent: str
     disagreement: bool = False  # the modalities' own heads named different emotions
+    meta: tuple[tuple[str, str], ...] = ()  # the record's scalar meta fields (field, value cut to 100 characters)
 
     @classmethod
     def from_record(cls, value: bytes) -> LabelledPost:
@@ -127,7 +148,16 @@ class LabelledPost:
             min(_epoch(rec.created_at), processed) if rec.created_at else processed,
             rec.model_dump_json(exclude={"meta"}),
             rec.disagreement,
+            tuple(
+                (k, str(v)[:KEY_CHARS])
+                for k, v in rec.meta.items()
+                if isinstance(v, str | int | float | bool) and str(v).strip()
+            ),
         )
+
+    def keys(self, meta_fields: tuple[str, ...]) -> list[str]:
+        """The drill-down keys of this post: `tag:<tag>` of each tag, `<field>:<value>` of each tracked meta field."""
+        return [f"tag:{t[:KEY_CHARS]}" for t in self.tags] + [f"{k}:{v}" for k, v in self.meta if k in meta_fields]
 
 
 @dataclass(frozen=True)
@@ -194,8 +224,19 @@ class Aggregates:
 
     async def _post(self, p: LabelledPost, pipe) -> None:
         k, s, b = self.keys, self.s, self._bucket(p.at)
+        names = list(dict.fromkeys(p.keys(s.tracked_meta_fields))) if s.tracked_max else []
+        kb = int(p.at // s.key_bucket_s * s.key_bucket_s)
         await self._apply(
-            keys=[k.seen(p.id), k.totals, k.bucket(b), k.buckets, k.recent, k.top(p.emotion)],
+            keys=[
+                k.seen(p.id),
+                k.totals,
+                k.bucket(b),
+                k.buckets,
+                k.recent,
+                k.top(p.emotion),
+                k.keys,
+                *(k.key_bucket(n, kb) for n in names),
+            ],
             args=[
                 s.seen_ttl_s,
                 p.emotion,
@@ -212,6 +253,10 @@ class Aggregates:
                 s.bucket_s,
                 s.late_after_s,
                 int(p.disagreement),
+                kb,
+                kb + s.key_bucket_s + s.key_bucket_ttl_s,
+                s.tracked_max,
+                json.dumps(names),
             ],
             client=pipe,
         )

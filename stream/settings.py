@@ -155,6 +155,21 @@ class Settings(BaseSettings):
         6 * 3600, description="how long a post id is remembered, so a redelivered post is not counted twice"
     )
     top_tags_max: int = Field(1000, description="tags kept per emotion in the top-tags sets")
+    track_meta: str = Field(
+        "",
+        description="comma-separated `meta` fields (e.g. brand,source) whose values get a drill-down series of their"
+        " own, as every tag does",
+    )
+    tracked_max: int = Field(
+        100,
+        ge=0,
+        description="drill-down keys (tags, tracked meta values) with a series: the top ones by posts (0: no"
+        " drill-down)",
+    )
+    key_bucket_s: int = Field(60, ge=1, description="width of the drill-down series' buckets (seconds)")
+    key_bucket_ttl_s: int = Field(
+        6 * 3600, ge=1, description="how long a drill-down bucket lives after it ends (the drill-down's history)"
+    )
     recent_max: int = Field(500, description="length cap of the recent-results stream")
     # operations
     web_host: str = Field("127.0.0.1", description="bind address of /health and /metrics")
@@ -180,6 +195,10 @@ class Settings(BaseSettings):
                 "every record over it would fail in the producer instead of becoming a dead letter"
             )
         return self
+
+    @property
+    def tracked_meta_fields(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.track_meta.split(",") if f.strip())
 
     @property
     def aggregator_group_id(self) -> str:

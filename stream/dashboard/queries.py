@@ -22,8 +22,8 @@ SPIKE_MINUTES = (WINDOW_S + BASELINE_S) // 60 + 1  # the buckets the spike score
 
 
 class Queries:
-    def __init__(self, client: aioredis.Redis, prefix: str, bucket_s: int):
-        self.r, self.keys, self.bucket_s = client, RedisKeys(prefix), bucket_s
+    def __init__(self, client: aioredis.Redis, prefix: str, bucket_s: int, key_bucket_s: int = 60):
+        self.r, self.keys, self.bucket_s, self.key_bucket_s = client, RedisKeys(prefix), bucket_s, key_bucket_s
 
     async def summary(self, series: dict | None = None) -> dict:
         """Totals, rates now (last minute) vs the last hour, dead-letter and degraded rates, workers, lag. `series`:
@@ -122,6 +122,51 @@ class Queries:
             },
             "labels": {k: v.to_dict() for k, v in per.items()},
             "open": [v.to_dict() for v in sorted(per.values(), key=lambda v: -v.score) if v.open],
+        }
+
+    async def tracked(self, n: int = 20) -> list[dict]:
+        """The drill-down keys with the most posts: [{key, posts}] (`tag:<tag>`, `<meta field>:<value>`)."""
+        rows = await self.r.zrevrange(self.keys.keys, 0, n - 1, withscores=True)
+        return [{"key": k.decode(), "posts": int(c)} for k, c in rows]
+
+    async def drill_down(self, key: str, minutes: int = 60, end: float | None = None) -> dict:
+        """One drill-down key: its buckets over the `minutes` before `end`, their totals, and its spikes (from the
+        window and hour before `end`, whatever `minutes` shows). One HGETALL per key bucket of that span."""
+        end = time.time() if end is None else end
+        per = self.key_bucket_s
+        span = max(minutes * 60, WINDOW_S + BASELINE_S)
+        starts = list(range(int((end - span) // per * per), int(end) + 1, per))
+        pipe = self.r.pipeline(transaction=False)
+        for t in starts:
+            pipe.hgetall(self.keys.key_bucket(key, t))
+        buckets = []
+        for t, h in zip(starts, await pipe.execute(), strict=True):
+            if h:
+                h = {k.decode(): int(v) for k, v in h.items()}
+                buckets.append(
+                    {
+                        "t": t,
+                        "posts": h.get("posts", 0),
+                        "emotions": {e: h.get(e, 0) for e in LABELS},
+                        "sentiments": {x: h.get(x, 0) for x in SENTIMENT_LABELS},
+                    }
+                )
+        shown = [b for b in buckets if b["t"] + per > end - minutes * 60]
+        found = spikes(buckets, LABELS, end, per)
+        return {
+            "key": key,
+            "bucket_s": per,
+            "end": end,
+            "buckets": shown,
+            "totals": {
+                "posts": sum(b["posts"] for b in shown),
+                "emotions": {e: sum(b["emotions"][e] for b in shown) for e in LABELS},
+                "sentiments": {x: sum(b["sentiments"][x] for b in shown) for x in SENTIMENT_LABELS},
+            },
+            "spikes": {
+                "labels": {k: v.to_dict() for k, v in found.items()},
+                "open": [v.to_dict() for v in sorted(found.values(), key=lambda v: -v.score) if v.open],
+            },
         }
 
     async def top_tags(self, n: int = 5) -> dict:

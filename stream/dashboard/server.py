@@ -93,6 +93,26 @@ class Snapshot:
             return self._data
 
 
+class KeyViews:
+    """Drill-down views, each read from Redis at most once per interval however many clients ask for it (the last
+    MAX_VIEWS keys asked for are kept)."""
+
+    MAX_VIEWS = 32
+
+    def __init__(self, q: Queries, interval_s: float):
+        self.q, self.interval_s, self._views = q, interval_s, {}
+
+    async def get(self, key: str, minutes: int) -> dict:
+        at, data = self._views.get((key, minutes), (0.0, None))
+        if data is None or time.monotonic() - at >= self.interval_s:
+            data = await self.q.drill_down(key, minutes)
+            self._views.pop((key, minutes), None)
+            self._views[(key, minutes)] = (time.monotonic(), data)
+            while len(self._views) > self.MAX_VIEWS:
+                self._views.pop(next(iter(self._views)))
+        return data
+
+
 class SpikeMetrics:
     """The snapshot's spike scores as Prometheus gauges (a registry of the dashboard's own), per label (the 8 emotions
     and neutral): the window's rate, the baseline rate, the spike score and whether a spike is open (1/0). The alert
@@ -164,7 +184,8 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
 
     app = web.Application(middlewares=[guard])
     client = redis_client(s, socket_timeout=3, socket_connect_timeout=2, retry_on_timeout=False)
-    q = Queries(client, s.redis_prefix, s.bucket_s)
+    q = Queries(client, s.redis_prefix, s.bucket_s, s.key_bucket_s)
+    views = KeyViews(q, interval_s)
     snapshot = Snapshot(q, interval_s)
     streams = {"open": 0}
 
@@ -185,6 +206,15 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
 
     async def timeseries(request):
         return await guarded(q.timeseries(_int(request, "minutes", 60, 24 * 60), _epoch_s(request, "end")))
+
+    async def tracked(request):
+        return await guarded(q.tracked(_int(request, "n", 20, 200)))
+
+    async def drill_down(request):
+        key = request.query.get("key", "")
+        if not key or len(key) > 200:
+            raise _bad("key", "a drill-down key of 1-200 characters (see /api/keys)")
+        return await guarded(views.get(key, _int(request, "minutes", 60, 6 * 60)))
 
     async def spikes(request):
         return await guarded(_part("spikes"))
@@ -242,6 +272,8 @@ def create_app(s: Settings, interval_s: float = 2.0) -> web.Application:
     app.router.add_get("/api/summary", summary)
     app.router.add_get("/api/timeseries", timeseries)
     app.router.add_get("/api/spikes", spikes)
+    app.router.add_get("/api/keys", tracked)
+    app.router.add_get("/api/key", drill_down)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/top-tags", top_tags)
     app.router.add_get("/api/recent", recent)

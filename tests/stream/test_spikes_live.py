@@ -2,7 +2,8 @@
 tag, through the real worker, Kafka, Triton and Redis. The dashboard's spike gauges open an anger spike, the project's
 alert rule fires in a real Prometheus (Debian's server scraping /metrics every second), and headless Chromium shows the
 spike on the page (screenshot kept: artifacts/screenshots/dashboard-spike.png). Nothing else spikes, and the spike's
-count equals Redis."""
+count equals Redis. The brand (a tracked meta field) and the tag have their own drill-down series, equal to Redis,
+with the brand's own anger spike, and the page's selector shows it."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import redis
 
 from contracts.redis_keys import RedisKeys
 from model.demo_data import KEYWORDS, make_tags, make_text
+from stream.kafka_admin import ensure_topics
 from stream.spikes import WINDOW_S
 from tests.helpers.services import OwnPrometheus, free_port, wait_for
-from tests.helpers.stream import ROOT, get_json
+from tests.helpers.stream import ROOT, WorkerEnv, get_json
 
 from .test_dashboard import CHROMIUM
 
@@ -37,8 +39,18 @@ def _iso(t: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def dashboard(pipeline_env, tmp_path_factory):
-    env, port = pipeline_env, free_port()
+def spike_env(stack, served, tmp_path_factory):
+    """A worker of this module's own, tracking the `brand` meta field as a drill-down key."""
+    env = WorkerEnv(stack, served.bundle_path, served.prefix)
+    ensure_topics(stack.kafka_bootstrap, list(env.topics.values()), 4)
+    env.start_worker(tmp_path_factory.mktemp("spike-worker"), EMOSTREAM_TRACK_META="brand")
+    yield env
+    env.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard(spike_env, tmp_path_factory):
+    env, port = spike_env, free_port()
     logs = tmp_path_factory.mktemp("spike-logs")
     dash = subprocess.Popen(
         [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
@@ -64,8 +76,8 @@ def _firing(prom: OwnPrometheus) -> set[str]:
     }
 
 
-def test_a_burst_of_angry_posts_fires_the_alert_and_shows_on_the_page(pipeline_env, dashboard, stack):
-    env, (base, prom) = pipeline_env, dashboard
+def test_a_burst_of_angry_posts_fires_the_alert_and_shows_on_the_page(spike_env, dashboard, stack):
+    env, (base, prom) = spike_env, dashboard
     now, rng = time.time(), random.Random(3)
     # the hour before: one ordinary post a minute, each emotion in turn, by event time
     emotions = sorted(KEYWORDS)
@@ -82,7 +94,12 @@ def test_a_burst_of_angry_posts_fires_the_alert_and_shows_on_the_page(pipeline_e
     assert not get_json(base + "/api/spikes")["open"] and not _firing(prom)
     # the burst: 30 angry posts about the brand within seconds (written as the demo data writes anger)
     burst = [
-        {"id": f"angry{i}-{env.uid}", "text": make_text(rng, "anger"), "tags": [BRAND, *make_tags(rng, "anger")]}
+        {
+            "id": f"angry{i}-{env.uid}",
+            "text": make_text(rng, "anger"),
+            "tags": [BRAND, *make_tags(rng, "anger")],
+            "brand": "OurBrand",  # not in the post schema: passed through as meta, tracked by EMOSTREAM_TRACK_META
+        }
         for i in range(30)
     ]
     env.produce(burst)
@@ -106,6 +123,16 @@ def test_a_burst_of_angry_posts_fires_the_alert_and_shows_on_the_page(pipeline_e
         metrics = m.read().decode()
     assert 'emostream_emotion_spike_open{emotion="anger"} 1.0' in metrics
 
+    # drill-down: the tag and the tracked brand are keys with their own series; the numbers are Redis's
+    keys = {k["key"]: k["posts"] for k in get_json(base + "/api/keys?n=50")}
+    assert keys[f"tag:{BRAND}"] == 30 and keys["brand:OurBrand"] == 30
+    view = get_json(base + "/api/key?key=brand:OurBrand&minutes=60")
+    names = list(client.scan_iter(match=r.key_bucket("brand:OurBrand", 0)[:-1] + "*"))
+    held = [client.hgetall(n) for n in names]
+    assert view["totals"]["posts"] == sum(int(h["posts"]) for h in held) == 30
+    assert view["totals"]["emotions"]["anger"] == sum(int(h.get("anger", 0)) for h in held) == anger["count"]
+    assert [s["label"] for s in view["spikes"]["open"]] == ["anger"]  # the brand's own spike
+
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -114,6 +141,10 @@ def test_a_burst_of_angry_posts_fires_the_alert_and_shows_on_the_page(pipeline_e
         page.goto(base + "/")
         page.wait_for_selector("#spikes .spike[data-emotion=anger]", timeout=20000)
         assert "anger" in page.inner_text("#spikes") and "1 open" in page.inner_text("#spikes-count")
+        page.wait_for_selector("#key-select option[value='brand:OurBrand']", state="attached", timeout=20000)
+        page.select_option("#key-select", "brand:OurBrand")
+        page.wait_for_selector("#key-totals [data-key='brand:OurBrand'][data-posts='30']", timeout=20000)
+        assert "anger spike" in page.inner_text("#key-totals")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()

@@ -232,3 +232,36 @@ def test_neutral_counts_once_in_its_bucket_and_disagreements_are_counted(cluster
     (start,) = r.zrange(k.buckets, 0, -1)
     bucket = r.hgetall(k.bucket(int(start)))
     assert bucket["neutral"] == "1" and bucket["posts"] == "3" and bucket["disagreements"] == "1"
+
+
+def test_drill_down_keys_get_series_up_to_the_cap(cluster_node):
+    """Every tag and tracked meta value is counted in `keys`; only the EMOSTREAM_TRACKED_MAX keys with the most posts
+    get their buckets (posts, emotion, sentiment; neutral once), which expire; untracked meta fields are not keys."""
+    k, r = RedisKeys("{drill}:"), redis.Redis(port=cluster_node, decode_responses=True)
+    opts = {"track_meta": "brand", "tracked_max": 2}
+    brand = {"meta": {"brand": "Acme", "source": "web", "nested": {"x": 1}}}
+    posts = [post(i, "anger", ("hot", "news"), **brand) for i in range(3)] + [post(9, "awe", ("rare",))]
+    posts.append(post(10, "neutral", ("hot",), sentiment="neutral"))
+    assert apply(cluster_node, k.prefix, posts, **opts) == [True] * 5
+    volume = dict(r.zrevrange(k.keys, 0, -1, withscores=True))
+    assert volume == {"tag:hot": 4, "tag:news": 3, "brand:Acme": 3, "tag:rare": 1}
+    assert "source:web" not in volume and not any(x.startswith("nested") for x in volume)
+    series = {key: {} for key in volume}
+    for name in r.scan_iter(match=k.prefix + "key:*"):
+        key = name[len(k.prefix) + 4 : name.rindex(":")]
+        series[key] = r.hgetall(name)
+        assert 0 < r.ttl(name) <= Settings().key_bucket_s + Settings().key_bucket_ttl_s
+    # the cap: the two keys with the most posts at each write (a key entering the top later starts then)
+    assert series["tag:hot"] == {"posts": "4", "anger": "3", "positive": "3", "neutral": "1"}  # sentiment as recorded
+    assert series["tag:news"] == {"posts": "3", "anger": "3", "positive": "3"}
+    assert series["brand:Acme"] == {} and series["tag:rare"] == {}  # third and fourth by posts: over the cap of 2
+    apply(cluster_node, k.prefix, [post(20 + i, "fear", **brand) for i in range(3)], **opts)  # brand now leads
+    buckets = [n for n in r.scan_iter(match=k.prefix + "key:brand:Acme:*")]
+    assert len(buckets) == 1 and r.hgetall(buckets[0])["fear"] == "3"
+
+
+def test_no_drill_down_when_tracked_max_is_zero(cluster_node):
+    k, r = RedisKeys("{nodrill}:"), redis.Redis(port=cluster_node, decode_responses=True)
+    assert apply(cluster_node, k.prefix, [post(1, tags=("hot",))], tracked_max=0) == [True]
+    assert not r.exists(k.keys) and not list(r.scan_iter(match=k.prefix + "key:*"))
+    assert r.hget(k.totals, "posts") == "1"

@@ -110,6 +110,31 @@ function renderSpikes(sp) {
   if (emoChart) emoChart.redraw(false, false);
 }
 
+// Drill-down: the keys with the most posts fill the selector (every 10 s); the chosen key's view is fetched each update.
+let keyChart = null, keysFetched = 0;
+async function refreshKeys() {
+  if (Date.now() - keysFetched < 10000) return;
+  keysFetched = Date.now();
+  const sel = $("key-select"), chosen = sel.value;
+  const keys = await (await fetch("/api/keys?n=30")).json();
+  sel.replaceChildren(h("option", { value: "" }, "choose a tag or tracked key…"),
+    ...keys.map((k) => h("option", { value: k.key, selected: k.key === chosen }, `${k.key} (${fmt(k.posts)})`)));
+}
+async function renderKey() {
+  const key = $("key-select").value;
+  if (!key) { $("key-totals").textContent = ""; return; }
+  const v = await (await fetch("/api/key?minutes=60&key=" + encodeURIComponent(key))).json();
+  if (v.error) return;
+  if (!keyChart) keyChart = chart($("key-chart"), LABELS.map((e) => ({ label: e, stroke: COLORS[e], width: 2 })), 150);
+  const per = v.bucket_s, byT = new Map(v.buckets.map((r) => [r.t, r])), end = Math.floor(v.end / per) * per, xs = [];
+  for (let t = end - 3600 + per; t <= end; t += per) xs.push(t);
+  keyChart.setData([xs, ...LABELS.map((e) => xs.map((t) => (byT.get(t) ? byT.get(t).emotions[e] : 0)))]);
+  const t = v.totals, top = LABELS.filter((e) => t.emotions[e]).sort((a, b) => t.emotions[b] - t.emotions[a]);
+  $("key-totals").replaceChildren(h("span", { dataset: { key: v.key, posts: t.posts } },
+    `${v.key}: ${fmt(t.posts)} posts in the last hour — ` + top.map((e) => `${e} ${t.emotions[e]}`).join(" · ")),
+    ...v.spikes.open.map((sp) => h("span", { className: "spike-inline", dataset: { emotion: sp.label } }, ` ▲ ${sp.label} spike (score ${fmt(sp.score, 1)})`)));
+}
+
 function renderTags(tags) {
   $("tags").replaceChildren(...LABELS.map((e) => h("div", { className: "tagbox", style: { borderColor: COLORS[e] } },
     h("div", { className: "name" }, e),
@@ -176,10 +201,12 @@ function connect() {
     renderTags(d.top_tags);
     renderFeed(d.recent);
     setStatus(true, "live");
+    refreshKeys().then(renderKey).catch(() => {});
   });
   es.addEventListener("stale", (ev) => setStatus(false, "stale: Redis unavailable, retrying"));
   es.onerror = () => setStatus(false, "stale: dashboard server unreachable, reconnecting");
 }
 
+$("key-select").addEventListener("change", () => renderKey().catch(() => {}));
 setInterval(() => { if (lastUpdate && Date.now() - lastUpdate > 8000) setStatus(false, "stale: no update for " + Math.round((Date.now() - lastUpdate) / 1000) + " s"); }, 2000);
 connect();
