@@ -243,11 +243,11 @@ def pooled_features(
     was_training = image_encoder.training
     image_encoder.eval()
     out = torch.zeros(shape)
+    device = image_encoder.proj.weight.device  # computed where the encoder is (a GPU when training on one)
     for i in tqdm(
         range(0, len(rows), batch_size), desc="image features", disable=None if progress else True, leave=False
     ):
         r = rows[i : i + batch_size]
-        device = image_encoder.proj.weight.device  # computed where the encoder is (a GPU when training on one)
         out[r] = image_encoder.pooled(data.images[r].to(device)).float().cpu()
     image_encoder.train(was_training)
     if path is not None:

@@ -18,7 +18,17 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["WINDOW_S", "BASELINE_S", "MIN_COUNT", "SCORE_OPEN", "RATIO", "Spike", "poisson_tail_score", "spikes"]
+__all__ = [
+    "WINDOW_S",
+    "BASELINE_S",
+    "MIN_COUNT",
+    "SCORE_OPEN",
+    "RATIO",
+    "Spike",
+    "poisson_tail_score",
+    "spikes",
+    "report",
+]
 
 WINDOW_S = 300  # the "now" of a spike: the last five minutes
 BASELINE_S = 3600  # what "usual" means: the hour before the window
@@ -90,3 +100,11 @@ def spikes(
             score >= SCORE_OPEN and count >= MIN_COUNT and count >= RATIO * expected,
         )
     return out
+
+
+def report(found: dict[str, Spike]) -> dict:
+    """What the API says of `spikes`' result: every label's figures, and the open spikes, highest score first."""
+    return {
+        "labels": {k: v.to_dict() for k, v in found.items()},
+        "open": [v.to_dict() for v in sorted(found.values(), key=lambda v: -v.score) if v.open],
+    }

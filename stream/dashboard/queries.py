@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from contracts.labels import EMOTIONS, SENTIMENTS
 from contracts.redis_keys import RedisKeys
 
-from ..spikes import BASELINE_S, MIN_COUNT, RATIO, SCORE_OPEN, WINDOW_S, spikes
+from ..spikes import BASELINE_S, MIN_COUNT, RATIO, SCORE_OPEN, WINDOW_S, report, spikes
 
 __all__ = ["Queries", "SPIKE_MINUTES"]
 
@@ -120,8 +120,7 @@ class Queries:
                 "score_open": SCORE_OPEN,
                 "ratio": RATIO,
             },
-            "labels": {k: v.to_dict() for k, v in per.items()},
-            "open": [v.to_dict() for v in sorted(per.values(), key=lambda v: -v.score) if v.open],
+            **report(per),
         }
 
     async def tracked(self, n: int = 20) -> list[dict]:
@@ -163,10 +162,7 @@ class Queries:
                 "emotions": {e: sum(b["emotions"][e] for b in shown) for e in LABELS},
                 "sentiments": {x: sum(b["sentiments"][x] for b in shown) for x in SENTIMENT_LABELS},
             },
-            "spikes": {
-                "labels": {k: v.to_dict() for k, v in found.items()},
-                "open": [v.to_dict() for v in sorted(found.values(), key=lambda v: -v.score) if v.open],
-            },
+            "spikes": report(found),
         }
 
     async def top_tags(self, n: int = 5) -> dict:
