@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from contracts.combos import COMBOS
+from core.bundle_info import BundleInfo
+from core.imaging import decode_image
 from model.backbones import BACKBONES
 from model.bundle import load_bundle
-from model.bundle_info import BundleInfo
-from model.imaging import decode_image
 
 from .common import random_bundle, repeated, serve, side_by_side_args, stat, unserve, write_result
 from .end_to_end import IMAGE_BATCH, WORDS, context, posts, raw_triton, requests_of, run_worker

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from core.tokenizer import Tokenizer, Vocab
 from devstack import StackConfig, up
 from model.architecture import EmotionNet
 from model.bundle import save_bundle
 from model.config import ModelConfig, TrainConfig
 from model.export import deploy, undeploy
-from model.tokenizer import Tokenizer, Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 

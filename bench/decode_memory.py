@@ -1,5 +1,5 @@
 """Peak memory of decoding one image, for every format and mode the worker accepts (the numbers behind
-model/imaging.py's DECODE_COST and the worker's RSS bound). Each decode runs in a fresh process and its peak RSS growth
+core/imaging.py's DECODE_COST and the worker's RSS bound). Each decode runs in a fresh process and its peak RSS growth
 is measured at two sizes; the linear fit (bytes per pixel + fixed) predicts the peak of the largest image the decode
 budget lets through, which must stay within the budget. Noise images (incompressible: no decoder shortcut).
 
@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile
 
-from model.imaging import DECODE_BUDGET, decode_cost, max_pixels
+from core.imaging import DECODE_BUDGET, decode_cost, max_pixels
 
 from .common import add_repeat, repeated, write_result
 
 PROBE = """
 import sys
-from model.imaging import decode_image
+from core.imaging import decode_image
 
 
 def peak_kib():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, kept across exec)

@@ -25,9 +25,7 @@ import functools
 import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,9 +39,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.combos import COMBOS, Combo
-from model.bundle_info import BundleInfo
-from model.imaging import decode_image
-from stream.demo import QuietHandler, wait_assigned
+from core.bundle_info import BundleInfo
+from core.imaging import decode_image
+from emostream.launch import QuietHandler, start_worker, stop_worker, wait_assigned
 from stream.kafka_admin import ensure_topics
 from stream.pipeline import text_tensor
 from stream.settings import Settings
@@ -265,14 +263,7 @@ def run_worker(
         "EMOSTREAM_LOG_LEVEL": "warn",
         **settings,
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env, cwd=ROOT)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=1000)
     parts = [TopicPartition(topics[t], p) for t in ("out", "dlq") for p in range(PARTITIONS)]
     consumer.assign(parts)
@@ -335,8 +326,7 @@ def run_worker(
     finally:
         consumer.close()
         producer.close()
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        stop_worker(worker)
 
 
 def run_stream(mix: str, n: int, concurrency: list[int], ctx: dict, repeat: int) -> dict:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import emoji
 
-from model.language import MIN_SCORE, Detected, detect, foreign, prepared
-from model.tokenizer import Tokenizer
+from core.language import MIN_SCORE, Detected, detect, foreign, prepared
+from core.tokenizer import Tokenizer
 
 from .common import add_repeat, repeated, stat, write_result
 
@@ -35,7 +35,7 @@ def english(manifest: Path) -> tuple[list[str], list[str]]:
     import random  # no GoEmotions here: the demo's generated English sentences
 
     from contracts.labels import EMOTIONS
-    from model.demo_data import make_text
+    from core.synthetic import make_text
 
     rng = random.Random(0)
     texts = [make_text(rng, EMOTIONS[i % len(EMOTIONS)]) for i in range(2000)]
@@ -76,7 +76,7 @@ def _per_post_us(fn, texts: list[str]) -> float:
 
 
 def _foreign_share(fn, texts, vocab: dict, trained=("en",)) -> float:
-    """The share of texts the rule (model.language.foreign) judges foreign with this detector's answers."""
+    """The share of texts the rule (core.language.foreign) judges foreign with this detector's answers."""
     n = 0
     for t in texts:
         lang, score = fn(t)

@@ -22,6 +22,7 @@ import redis
 import redis.asyncio as aioredis
 
 from contracts.labels import EMOTIONS
+from devstack.proc import free_port
 from stream.aggregates import Aggregates, LabelledPost
 from stream.settings import Settings
 
@@ -58,8 +59,6 @@ async def _fill(port: int, n: int, tracked_max: int) -> None:
 def measure(posts: int, tracked_max: int) -> dict:
     """On a fresh redis-server: `posts` distinct labelled posts applied by the aggregator's scripts, with the drill-down
     of `tracked_max` keys (0: none)."""
-    from tests.helpers.services import free_port
-
     port, d = free_port(), tempfile.mkdtemp()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", d],

@@ -1,4 +1,4 @@
-"""The paper's multimodal multitask emotion model: tokenizer, architecture, training, evaluation, bundle, export.
-
-`model.labels` and `model.tokenizer` import no torch: the stream workers use them as they are.
+"""The offline trainer: the paper's multimodal multitask model (architecture, backbones, loss), data sources and
+manifests in, training, calibration, evaluation, the section 4.2 experiments, the bundle, and the export to ONNX and
+Triton. Needs torch (the `train` extra). What the workers share with it lives in `core/`; it never imports `stream/`.
 """

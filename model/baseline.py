@@ -16,12 +16,12 @@ from sklearn.preprocessing import StandardScaler
 
 from contracts.combos import Combo
 from contracts.labels import EMOTIONS
+from core.manifest import Example
+from core.tokenizer import Tokenizer
 
 from .calibration import best_tau, log_prior
 from .data import Encoded
 from .loss import MISSING
-from .manifest import Example
-from .tokenizer import Tokenizer
 
 __all__ = ["GRID", "baseline_head"]
 

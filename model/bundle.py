@@ -14,10 +14,10 @@ import torch
 
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
+from core.bundle_info import BundleInfo
 
 from .architecture import EmotionNet
 from .backbones import BACKBONES
-from .bundle_info import BundleInfo
 from .config import ModelConfig, TrainConfig
 
 FORMAT = 2  # 2: text and tag pooling over the words / tags only (1 pooled over the padding too)
@@ -54,7 +54,7 @@ def save_bundle(
         "preprocessing": {
             "image_size": prep.model_cfg.image_size,
             "image_layout": "HWC uint8 RGB",
-            "image_resize": "shorter side to image_size, centre crop (model.imaging.to_square_uint8)",
+            "image_resize": "shorter side to image_size, centre crop (core.imaging.to_square_uint8)",
             "image_backbone": prep.model_cfg.image_backbone,
             # per channel on the 0-1 scale, applied inside the image encoder (model/backbones.py)
             "image_mean": [round(v / 255, 6) for v in BACKBONES[prep.model_cfg.image_backbone].mean],
@@ -74,7 +74,7 @@ def save_bundle(
         "emotion_tau": emotion_tau or {},
         # the neutral gate's threshold per head (model/neutral.py); a head without one never answers neutral
         "neutral_threshold": {c: h.neutral_threshold for c, h in model.heads.items() if h.neutral is not None},
-        # the languages of the training texts (model/language.py): a worker degrades text in any other language;
+        # the languages of the training texts (core/language.py): a worker degrades text in any other language;
         # null when not known (no text is foreign then)
         "languages": prep.languages,
         "history": history,

@@ -52,7 +52,7 @@ class TrainConfig(BaseModel):
     min_count: int = Field(5, description="words/tags seen fewer times in training become <UNK>")
     social_tokens: bool = Field(
         True,
-        description="URLs, @mentions, emoticons and emoji become words (model/tokenizer.py; the paper: dropped)",
+        description="URLs, @mentions, emoticons and emoji become words (core/tokenizer.py; the paper: dropped)",
     )
     freeze_image: bool = Field(True, description="freeze the image backbone and cache its pooled features")
     image_backbone: BackboneName = Field(

@@ -14,11 +14,11 @@ from tqdm import tqdm
 
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
+from core.imaging import ImageDecodeError, decode_image
+from core.manifest import Example
+from core.tokenizer import PAD_ID, Tokenizer
 
-from .imaging import ImageDecodeError, decode_image
 from .loss import MISSING
-from .manifest import Example
-from .tokenizer import PAD_ID, Tokenizer
 
 
 def manifest_hash(path: Path) -> str:

@@ -13,15 +13,15 @@ import numpy as np
 
 from contracts.combos import COMBO_NAMES, Combo
 from contracts.labels import EMOTIONS
+from core.bundle_info import SERVING
+from core.manifest import read_manifest
+from core.tokenizer import has_emoji
 
 from .bundle import load_bundle
-from .bundle_info import SERVING
 from .data import encode, split_of
 from .device import placement
-from .manifest import read_manifest
 from .metrics import evaluate_heads, head_predictions
 from .neutral import evaluate_gate
-from .tokenizer import has_emoji
 
 
 def _pct(v: float) -> str:

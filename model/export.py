@@ -20,11 +20,12 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from contracts import triton as tc
 from contracts.combos import COMBOS, MODALITIES, Combo
+from core.bundle_info import SERVING, point_serving
+from triton_runner import ONNX_MODEL
 
 from .bundle import Bundle, load_bundle
-from .bundle_info import SERVING, point_serving
 
-RUNNER = Path(__file__).with_name("triton_onnx_model.py")
+RUNNER = ONNX_MODEL  # the python-backend runner copied into every cpu/ model version
 QUEUE_DELAY_US = {"cpu": 0, "gpu": 500}
 
 

@@ -6,7 +6,7 @@ cross-entropy beside the multitask loss, TrainConfig.neutral_weight). After trai
 of THRESHOLDS at which it calls as many validation posts neutral as are (`best_threshold`; the test split is never
 looked at); a head with too few neutral or non-neutral validation examples gets none, and its gate never fires. The
 worker says `emotion: "neutral"`, `sentiment: "neutral"` when the head's probability reaches its threshold
-(model.bundle_info `BundleInfo.answer`).
+(core.bundle_info `BundleInfo.answer`).
 
 Measured here (`emostream evaluate`, `--baseline`): precision and recall of neutral, and the 8-emotion macro-F1 of the
 posts that have an emotion with and without the gate (a post the gate calls neutral is a miss of its emotion), beside

@@ -17,18 +17,18 @@ from tqdm import tqdm
 
 from contracts.combos import COMBO_NAMES, Combo
 from contracts.labels import EMOTIONS
+from core.language import training_languages
+from core.manifest import Example, read_manifest
+from core.tokenizer import Tokenizer
 
 from .architecture import EmotionNet
 from .calibration import calibrate
 from .config import PRESETS, ModelConfig, TrainConfig
 from .data import Encoded, encode, head_examples, manifest_hash, pooled_features, split_of
 from .device import placement
-from .language import training_languages
 from .loss import MISSING, aux_loss, multitask_loss
-from .manifest import Example, read_manifest
 from .metrics import evaluate_heads, mean_loss
 from .neutral import calibrate_gates
-from .tokenizer import Tokenizer
 from .wordvectors import embedding_matrix, vocabulary_vectors
 
 
@@ -48,7 +48,7 @@ class Prepared:
 
     @cached_property
     def languages(self) -> list[str]:
-        """The training texts' languages (model/language.py), written into the bundle."""
+        """The training texts' languages (core/language.py), written into the bundle."""
         return training_languages(e.text for e in self.examples["train"])
 
     def trained_on(self) -> dict:

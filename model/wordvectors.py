@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tokenizer import Vocab
+from core.tokenizer import Vocab
 
 __all__ = ["NAMED", "CACHE", "load_keyed_vectors", "vocabulary_vectors", "embedding_matrix"]
 

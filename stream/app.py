@@ -16,7 +16,7 @@ import faust
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from model.bundle_info import BundleInfo
+from core.bundle_info import BundleInfo
 
 from . import metrics
 from .aggregates import Aggregates

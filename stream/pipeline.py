@@ -19,12 +19,12 @@ import numpy as np
 
 from contracts import triton as tc
 from contracts.combos import Combo
-from model.bundle_info import BundleInfo
-from model.language import detect, foreign
-from model.tokenizer import PAD_ID, UNK_ID
+from core.bundle_info import BundleInfo
+from core.images import ImageFetcher, ImageFetchError
+from core.language import detect, foreign
+from core.tokenizer import PAD_ID, UNK_ID
 
 from . import metrics
-from .images import ImageFetcher, ImageFetchError
 from .parsing import parse_post
 from .records import DeadLetter, Incoming, Output, dead_letter
 from .retry import Backoff, Waiting, retry_transient

@@ -21,7 +21,7 @@ from .settings import Settings
 
 def synthetic_post(rng: random.Random, i: int, image_base: str | None) -> dict:
     """A post with a random subset of modalities, drawn from the demo generator's cues (torch-free)."""
-    from model.demo_data import make_tags, make_text
+    from core.synthetic import make_tags, make_text
 
     emotion = rng.choice(EMOTIONS)
     combo = rng.choice([c for c in COMBOS if image_base or not c.has_image])

@@ -8,10 +8,10 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
-from model.bundle_info import BundleInfo
+from core.bundle_info import BundleInfo
+from core.images import ImageFetcher
 
 from . import metrics
-from .images import ImageFetcher
 from .pipeline import Pipeline
 from .records import Incoming
 from .retry import Waiting
@@ -47,7 +47,7 @@ class Classifier:
             root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
         )
         self.client.max_batch.update(max_batch or {})
-        self.fetcher = ImageFetcher(s, bundle.image_size)
+        self.fetcher = ImageFetcher(s.fetch_limits(), bundle.image_size, metrics.STAGE_SECONDS.labels("decode").inc)
         self.pipeline = Pipeline(s, bundle, self.client, self.fetcher, self.stopping, self.waiting)
         self.sink = KafkaSink(s, producer, self.stopping, self.waiting)
         self.stats = Stats()

@@ -14,7 +14,10 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.redis_keys import DEFAULT_PREFIX
-from model.bundle_info import SERVING
+from core.bundle_info import SERVING
+from core.images import FetchLimits
+
+_FETCH = FetchLimits()  # the image fetch defaults
 
 # The worker's producer refuses a request larger than this (Faust `producer_max_request_size`); a record needs some
 # bytes of framing besides its key and value.
@@ -124,16 +127,22 @@ class Settings(BaseSettings):
         100_000, description="original bytes kept in a dead letter (more is cut, with a marker)"
     )
     # image fetching
-    image_max_bytes: int = Field(5_000_000, description="byte cap of an image download, enforced while streaming")
-    image_decode_mb: int = Field(
-        128, description="memory one image decode may use; larger images are refused by their header"
+    image_max_bytes: int = Field(
+        _FETCH.max_bytes, description="byte cap of an image download, enforced while streaming"
     )
-    image_connect_timeout_s: float = Field(3.0, description="image fetch connect timeout")
-    image_timeout_s: float = Field(8.0, description="image fetch total timeout")
-    image_concurrency: int = Field(32, description="image downloads in flight per worker")
-    image_decode_workers: int = Field(2, description="threads decoding images (bounds decode memory)")
-    image_max_redirects: int = Field(3, description="redirects followed per image")
-    image_allow_loopback: bool = Field(False, description="allow image URLs on loopback addresses (tests, demo)")
+    image_decode_mb: int = Field(
+        _FETCH.decode_mb, description="memory one image decode may use; larger images are refused by their header"
+    )
+    image_connect_timeout_s: float = Field(_FETCH.connect_timeout_s, description="image fetch connect timeout")
+    image_timeout_s: float = Field(_FETCH.timeout_s, description="image fetch total timeout")
+    image_concurrency: int = Field(_FETCH.concurrency, description="image downloads in flight per worker")
+    image_decode_workers: int = Field(
+        _FETCH.decode_workers, description="threads decoding images (bounds decode memory)"
+    )
+    image_max_redirects: int = Field(_FETCH.max_redirects, description="redirects followed per image")
+    image_allow_loopback: bool = Field(
+        _FETCH.allow_loopback, description="allow image URLs on loopback addresses (tests, demo)"
+    )
     # aggregates (the aggregator: output + dead-letter topics -> Redis)
     aggregator: bool = Field(
         True, description="run the Redis aggregator inside the worker (else: `emostream aggregator`)"
@@ -199,6 +208,19 @@ class Settings(BaseSettings):
     @property
     def tracked_meta_fields(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.track_meta.split(",") if f.strip())
+
+    def fetch_limits(self) -> FetchLimits:
+        """The image fetcher's limits from the EMOSTREAM_IMAGE_* settings."""
+        return FetchLimits(
+            max_bytes=self.image_max_bytes,
+            decode_mb=self.image_decode_mb,
+            connect_timeout_s=self.image_connect_timeout_s,
+            timeout_s=self.image_timeout_s,
+            concurrency=self.image_concurrency,
+            decode_workers=self.image_decode_workers,
+            max_redirects=self.image_max_redirects,
+            allow_loopback=self.image_allow_loopback,
+        )
 
     @property
     def aggregator_group_id(self) -> str:

@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 
 from contracts import triton as tc
 from contracts.combos import Combo
-from model.bundle_info import BundleInfo
+from core.bundle_info import BundleInfo
 
 __all__ = [
     "TritonError",

@@ -17,7 +17,7 @@ from faust.worker import Worker
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from model.bundle_info import BundleInfo, find_bundle
+from core.bundle_info import BundleInfo, find_bundle
 
 from .app import WorkerApp
 from .connections import kafka_python_config, redact_url

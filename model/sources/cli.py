@@ -8,7 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..manifest import write_manifest
+from core.manifest import write_manifest
+
 from .goemotions import DownloadError, locate
 from .image_lists import ImageList
 from .rules import PaperRules

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.images import FetchLimits, ImageFetcher, ImageFetchError
+
 __all__ = ["ImageList"]
 
 
@@ -38,12 +40,8 @@ class ImageList:
         yield from rows
 
     async def _fetch_all(self, rows: list[dict]) -> None:
-        from stream.images import ImageFetcher, ImageFetchError
-        from stream.settings import Settings
-
         (self.out / "images").mkdir(parents=True, exist_ok=True)
-        settings = Settings(image_concurrency=self.concurrency, image_allow_loopback=self.allow_loopback)
-        fetcher = ImageFetcher(settings, self.size)
+        fetcher = ImageFetcher(FetchLimits(concurrency=self.concurrency, allow_loopback=self.allow_loopback), self.size)
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(row: dict) -> None:

@@ -1,9 +1,9 @@
 """The paper's data rules (section 4.1), applied to image-list rows (Flickr Emotion, VSO) before they become a
 manifest; each is a flag of `emostream data image-list`, all on by default (`--no-paper-rules` turns them off):
 
-- **text language** (`--languages en`): a text confidently detected as another language (model/language.py) is
+- **text language** (`--languages en`): a text confidently detected as another language (core/language.py) is
   dropped; the post keeps its image and tags. A text whose language is undetermined is kept.
-- **text length** (`--text-words 5 150`): a text of fewer or more words (model/tokenizer.py `words`) is dropped, the
+- **text length** (`--text-words 5 150`): a text of fewer or more words (core/tokenizer.py `words`) is dropped, the
   post keeping its other modalities ("we only kept the English texts of length between 5 and 150 words").
 - **agreement** (with `--votes-col`, the number of annotators who chose the row's label): rows with fewer than
   `--min-votes 3` are removed ("strictly less than three workers agreed"), and the validation and test posts are drawn
@@ -19,8 +19,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..language import detect
-from ..tokenizer import words
+from core.language import detect
+from core.tokenizer import words
 
 __all__ = ["PaperRules"]
 

@@ -216,7 +216,7 @@ class Stack:
 
     def serve(self, bundle: Path) -> None:
         """Put `bundle` in service, as `emostream export` does (artifacts/bundles/serving)."""
-        from model.bundle_info import point_serving
+        from core.bundle_info import point_serving
 
         point_serving(bundle, self.artifacts / "bundles" / "serving")
         run(["chmod", "-R", "a+rX", str(self.artifacts)])

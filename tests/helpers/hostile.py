@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
-from model.imaging import DECODE_COST, max_pixels
+from core.imaging import DECODE_COST, max_pixels
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -208,7 +208,7 @@ class HostileImages(BaseHTTPRequestHandler):
 
 @functools.cache
 def at_cap() -> dict[str, tuple[bytes, str]]:
-    """For each costly kind of image, one just inside its decode cap (model/imaging.py): the most memory a single
+    """For each costly kind of image, one just inside its decode cap (core/imaging.py): the most memory a single
     accepted image of that kind can take. Plain colours: a decoder allocates the same rasters and coefficient buffers
     whatever the pixels, and the files stay small. Plus a 4.9 MB baseline JPEG of noise, for the bytes in flight."""
 

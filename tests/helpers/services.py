@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import redis
 import yaml
 
 from devstack import StackConfig
+from devstack.proc import free_port  # noqa: F401 - the tests import it from here
 
 ENV_KEYS = (
     "EMOSTREAM_KAFKA_BOOTSTRAP",
@@ -56,12 +56,6 @@ def unserve(stack: Endpoints, prefix: str) -> None:
     from model.export import undeploy
 
     undeploy(stack.triton_model_repo, stack.triton_http_url, prefix)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout_s: float, what: str, every_s: float = 0.3) -> None:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -19,6 +18,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from emostream.launch import start_worker, wait_assigned
 from tests.helpers.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,29 +161,12 @@ class WorkerEnv:
 
     def start_worker(self, log_dir: Path, cwd: Path = ROOT, **extra) -> tuple[subprocess.Popen, int]:
         port = free_port()
-        log = open(log_dir / f"worker-{self.uid}-{port}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "worker"],
-            env=self.env(port, **extra),
-            cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        log = log_dir / f"worker-{self.uid}-{port}.log"
+        proc = start_worker(self.env(port, **extra), log, cwd)
         self.procs.append(proc)
         self.ports.append(port)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited {proc.returncode}: {Path(log.name).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if json.loads(r.read())["kafka_assigned"]:
-                        return proc, port
-            except Exception:  # noqa: BLE001 - not up yet (503 included)
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"worker not healthy in time: {Path(log.name).read_text()[-3000:]}")
+        wait_assigned(proc, port, 120, log)
+        return proc, port
 
     def produce(self, posts: list, topic: str | None = None, partition: int | None = None) -> None:
         p = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")

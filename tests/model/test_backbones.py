@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from emostream.imagenet_check import ImageNetProbe, pytorch_probs, sample_photos, top
 from model.architecture import EmotionNet, ImageEncoder
 from model.backbones import BACKBONES, load_backbone
 from model.bundle import load_bundle
 from model.config import ModelConfig
-from model.imagenet_check import ImageNetProbe, pytorch_probs, sample_photos, top
 
 # ImageNet classes a person would accept for scikit-learn's photos (a Chinese temple by a lake; a flower)
 TEMPLE = {"palace", "bell cote", "monastery", "church", "castle", "dome", "boathouse", "pagoda", "lakeside", "stupa"}

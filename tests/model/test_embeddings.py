@@ -6,7 +6,7 @@ import gensim
 import numpy as np
 import pytest
 
-from model.tokenizer import Vocab
+from core.tokenizer import Vocab
 from model.wordvectors import embedding_matrix, load_keyed_vectors
 
 TD = Path(gensim.__file__).parent / "test" / "test_data"

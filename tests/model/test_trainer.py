@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from contracts.combos import Combo
+from core.manifest import Example
 from model.architecture import ImageEncoder
 from model.backbones import BACKBONES
 from model.baseline import baseline_head
@@ -20,7 +21,6 @@ from model.config import ModelConfig, TrainConfig
 from model.data import Encoded, aux_targets, backbone_fingerprint, feature_cache_key, head_examples, pooled_features
 from model.device import placement
 from model.loss import aux_loss, multitask_loss
-from model.manifest import Example
 from model.train import build_model, calibrate_heads, class_weights, fit, prepare, score, train_args, train_config
 
 DENSENET_FEATURES = BACKBONES["densenet121"].features

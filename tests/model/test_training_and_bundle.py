@@ -7,9 +7,9 @@ import pytest
 
 from contracts.combos import COMBO_NAMES
 from contracts.labels import EMOTIONS
+from core.manifest import read_manifest
 from model.bundle import load_bundle
 from model.data import encode, split_of
-from model.manifest import read_manifest
 
 CHANCE = 1 / len(EMOTIONS)
 

@@ -44,7 +44,7 @@ def live(stack, served, own_redis, image_server, tmp_path_factory):
     env.start_worker(logs, EMOSTREAM_REDIS_URL=own_redis.url)
     port = free_port()
     dash = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
+        [sys.executable, "-m", "emostream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
         env=env.env(0, EMOSTREAM_REDIS_URL=own_redis.url),
         cwd=ROOT,
         start_new_session=True,
@@ -234,7 +234,7 @@ def guarded(live, own_redis, tmp_path_factory):
         "EMOSTREAM_DASHBOARD_MAX_STREAMS": "3",
     }
     dash = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
+        [sys.executable, "-m", "emostream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
         env=env.env(0, **extra),
         cwd=ROOT,
         start_new_session=True,

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from model.bundle_info import BundleInfo
+from core.bundle_info import BundleInfo
 from stream.kafka_admin import ensure_topics
 from tests.helpers.bundles import perturbed_copy
 from tests.helpers.services import serve_bundle, unserve
@@ -60,7 +60,7 @@ def _export(work, bundle, stack, prefix) -> None:
         [
             sys.executable,
             "-m",
-            "stream.cli",
+            "emostream.cli",
             "export",
             "--bundle",
             str(bundle),
@@ -109,7 +109,7 @@ def test_a_worker_with_defaults_serves_what_was_exported_last(stack, demo_bundle
             env.stop()
         # a worker pointed at the bundle no longer served says which one to pass
         res = subprocess.run(
-            [sys.executable, "-m", "stream.cli", "worker"],
+            [sys.executable, "-m", "emostream.cli", "worker"],
             env=env.env(0, EMOSTREAM_BUNDLE=str(first)),
             cwd=work,
             capture_output=True,

@@ -42,8 +42,8 @@ def _neutral_chatter(bundle_path) -> tuple[str, float]:
     """Chatter as the demo data writes its neutral posts (filler words, no cue; seeded), the first sentence of ten
     that the bundle's text head calls neutral in PyTorch, with its neutral probability. Which sentence that is depends
     on the training run; that some filler sentences are neutral and score above an angry one does not."""
+    from core.synthetic import make_text
     from model.bundle import load_bundle
-    from model.demo_data import make_text
 
     bundle = load_bundle(bundle_path)
     rng = random.Random(7)

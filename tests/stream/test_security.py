@@ -58,7 +58,7 @@ def test_a_wrong_kafka_password_fails_fast_and_clearly(stack, served, tmp_path):
     env = WorkerEnv(stack, served.bundle_path, served.prefix)
     t0 = time.monotonic()
     res = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "worker"],
+        [sys.executable, "-m", "emostream.cli", "worker"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from contracts.redis_keys import RedisKeys
-from model.demo_data import KEYWORDS, make_tags, make_text
+from core.synthetic import KEYWORDS, make_tags, make_text
 from stream.kafka_admin import ensure_topics
 from stream.spikes import WINDOW_S
 from tests.helpers.services import OwnPrometheus, free_port, wait_for
@@ -53,7 +53,7 @@ def dashboard(spike_env, tmp_path_factory):
     env, port = spike_env, free_port()
     logs = tmp_path_factory.mktemp("spike-logs")
     dash = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
+        [sys.executable, "-m", "emostream.cli", "dashboard", "--port", str(port), "--interval-s", "1"],
         env=env.env(0),
         cwd=ROOT,
         start_new_session=True,

@@ -13,8 +13,8 @@ import redis
 
 from contracts.combos import COMBO_NAMES
 from contracts.redis_keys import RedisKeys
+from core.imaging import decode_image
 from model.bundle import load_bundle
-from model.imaging import decode_image
 from stream.kafka_admin import ensure_topics
 from tests.helpers.services import serve_bundle, unserve, wait_for
 from tests.helpers.stream import WorkerEnv, worker_health, worker_metric

@@ -5,7 +5,7 @@ backbone; with EfficientNet-Lite0's installed weights, the classes fit the photo
 import pytest
 
 from bench.common import random_bundle
-from model.imagenet_check import check
+from emostream.imagenet_check import check
 
 from ..model.test_backbones import TEMPLE
 

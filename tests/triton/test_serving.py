@@ -12,8 +12,8 @@ import tritonclient.http as httpclient
 
 from contracts import triton as tc
 from contracts.combos import COMBO_NAMES, COMBOS, Combo
+from core.bundle_info import BundleInfo
 from model.bundle import load_bundle
-from model.bundle_info import BundleInfo
 from stream.pipeline import text_tensor
 from stream.triton_client import BadRequest, EmotionClient, ModelMismatch, ModelUnavailable
 from tests.helpers.bundles import perturbed_copy

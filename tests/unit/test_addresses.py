@@ -2,7 +2,7 @@
 
 import pytest
 
-from stream.addresses import address_allowed
+from core.addresses import address_allowed
 
 ALWAYS_BLOCKED = [
     "10.0.0.1",

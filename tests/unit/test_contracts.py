@@ -63,8 +63,8 @@ def test_text_length_holds_every_window_that_starts_at_a_word():
 
 
 def test_the_triton_runner_reads_the_contracts_parameter_key():
-    """model/triton_onnx_model.py runs inside Triton's python stub and cannot import the project."""
-    runner = (ROOT / "model" / "triton_onnx_model.py").read_text()
+    """triton_runner/onnx_model.py runs inside Triton's python stub and cannot import the project."""
+    runner = (ROOT / "triton_runner" / "onnx_model.py").read_text()
     assert f'"{tc.PARAMS.INTRA_OP_THREADS}"' in runner and f'"{tc.PARAMS.PROVIDERS}"' in runner
 
 

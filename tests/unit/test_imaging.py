@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.imaging import (
+from core.imaging import (
     DECODE_COST,
     ImageDecodeError,
     ImageTooLarge,
@@ -89,7 +89,7 @@ def test_bomb_header_is_refused_before_any_pixel_is_decoded():
 
 PEAK_RSS = """
 import sys
-from model.imaging import decode_image
+from core.imaging import decode_image
 
 
 def peak_kib():  # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, kept across exec)

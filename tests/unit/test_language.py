@@ -1,6 +1,6 @@
-"""Language detection and the foreign-text rule (model/language.py), with the real bundled fastText model."""
+"""Language detection and the foreign-text rule (core/language.py), with the real bundled fastText model."""
 
-from model.language import Detected, detect, foreign, training_languages
+from core.language import Detected, detect, foreign, training_languages
 
 
 def test_detects_common_languages_and_nothing_without_letters():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from core.manifest import Example
 from model.loss import MISSING
-from model.manifest import Example
 from model.neutral import MIN_EACH, NEUTRAL, THRESHOLDS, best_threshold, gate_metrics
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from contracts.combos import COMBOS, Combo
-from model.bundle_info import BundleInfo
-from model.tokenizer import Tokenizer, Vocab
-from stream.images import ImageFetchError
+from core.bundle_info import BundleInfo
+from core.images import ImageFetchError
+from core.tokenizer import Tokenizer, Vocab
 from stream.pipeline import Pipeline, text_tensor
 from stream.records import Incoming
 from stream.retry import Stopped, Waiting

@@ -4,7 +4,7 @@ its commands exist, and CI calls the README's test command."""
 import re
 from pathlib import Path
 
-from stream.cli import COMMANDS
+from emostream.cli import COMMANDS
 from stream.settings import markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from contracts.labels import EMOTIONS
+from core.tokenizer import Tokenizer, Vocab
 from model.sources.goemotions import MAPPING, GoEmotions, map_categories
 from model.sources.tabular import Columns, Table, parse_label_map
-from model.tokenizer import Tokenizer, Vocab
 
 OFFICIAL_ORDER = (
     "admiration amusement anger annoyance approval caring confusion curiosity desire disappointment "

@@ -2,8 +2,8 @@
 
 import json
 
+from core.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, has_emoji, split_hashtags, words
 from model.config import TrainConfig
-from model.tokenizer import PAD_ID, UNK_ID, Tokenizer, Vocab, clean_tags, has_emoji, split_hashtags, words
 
 
 def test_words_lowercases_and_splits_unicode():
@@ -128,7 +128,7 @@ def test_has_emoji_finds_emoji_and_optionally_emoticons():
 def test_the_cheap_emoji_test_misses_no_emoji():
     import emoji
 
-    from model.tokenizer import maybe_emoji
+    from core.tokenizer import maybe_emoji
 
     assert all(maybe_emoji(f"a{e}b") for e in emoji.EMOJI_DATA)
     assert not maybe_emoji("plain ASCII :) and curly ’ quotes, 東京")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.tokenizer import Vocab
+from core.tokenizer import Vocab
 from model.wordvectors import NAMED, embedding_matrix, vocabulary_vectors
 
 

@@ -1,9 +1,10 @@
-"""Image fetching for the worker: one aiohttp session, addresses checked after DNS resolution (and so after every
-redirect), timeouts, a byte cap enforced while streaming, decoding in a bounded thread pool of its own.
+"""Image fetching for the worker and the image-list data source: one aiohttp session, addresses checked after DNS
+resolution (and so after every redirect), timeouts, a byte cap enforced while streaming, decoding in a bounded
+thread pool of its own.
 
 Memory: an image holds one of EMOSTREAM_IMAGE_CONCURRENCY permits from the first downloaded byte until its decode
 ended, so downloaded bytes (at most EMOSTREAM_IMAGE_MAX_BYTES each) never wait for a decode thread outside that
-bound; each of the EMOSTREAM_IMAGE_DECODE_WORKERS decodes stays within EMOSTREAM_IMAGE_DECODE_MB (model/imaging.py).
+bound; each of the EMOSTREAM_IMAGE_DECODE_WORKERS decodes stays within EMOSTREAM_IMAGE_DECODE_MB (core/imaging.py).
 
 Every failure of an image URL is an ImageFetchError with a reason: the post is classified without its image and the
 output's `degraded` list says why. Nothing here raises anything else for any URL or any server answer."""
@@ -14,19 +15,18 @@ import asyncio
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import aiohttp
 import numpy as np
 from yarl import URL
 
-from model.imaging import ImageDecodeError, ImageTooLarge, decode_image
-
-from . import metrics
 from .addresses import BlockedAddress, GuardedResolver, address_allowed
-from .settings import Settings
+from .imaging import ImageDecodeError, ImageTooLarge, decode_image
 
-__all__ = ["ImageFetchError", "ImageFetcher"]
+__all__ = ["FetchLimits", "ImageFetchError", "ImageFetcher"]
 
 log = logging.getLogger(__name__)
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -40,26 +40,41 @@ class ImageFetchError(Exception):
         self.reason = reason
 
 
-class ImageFetcher:
-    """Fetch, check and preprocess images with bounded concurrency; one aiohttp session for the worker's life."""
+@dataclass(frozen=True)
+class FetchLimits:
+    """What an image fetch may cost. The defaults are the worker's (its EMOSTREAM_IMAGE_* settings start from them)."""
 
-    def __init__(self, s: Settings, image_size: int):
-        self.s, self.size = s, image_size
-        self._sem = asyncio.Semaphore(s.image_concurrency)
+    max_bytes: int = 5_000_000
+    decode_mb: int = 128
+    connect_timeout_s: float = 3.0
+    timeout_s: float = 8.0
+    concurrency: int = 32
+    decode_workers: int = 2
+    max_redirects: int = 3
+    allow_loopback: bool = False
+
+
+class ImageFetcher:
+    """Fetch, check and preprocess images with bounded concurrency; one aiohttp session for the fetcher's life.
+    `on_decode(seconds)`: told how long each decode took (the worker's stage metrics)."""
+
+    def __init__(self, limits: FetchLimits, image_size: int, on_decode: Callable[[float], None] | None = None):
+        self.limits, self.size, self._on_decode = limits, image_size, on_decode
+        self._sem = asyncio.Semaphore(limits.concurrency)
         self._session: aiohttp.ClientSession | None = None
-        self._decoders = ThreadPoolExecutor(max_workers=s.image_decode_workers, thread_name_prefix="image-decode")
+        self._decoders = ThreadPoolExecutor(max_workers=limits.decode_workers, thread_name_prefix="image-decode")
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.s.image_allow_loopback),
-            limit=self.s.image_concurrency,
+            resolver=GuardedResolver(self.limits.allow_loopback),
+            limit=self.limits.concurrency,
             ttl_dns_cache=0,
             use_dns_cache=False,
         )
         timeout = aiohttp.ClientTimeout(
-            total=self.s.image_timeout_s,
-            sock_connect=self.s.image_connect_timeout_s,
-            connect=self.s.image_connect_timeout_s,
+            total=self.limits.timeout_s,
+            sock_connect=self.limits.connect_timeout_s,
+            connect=self.limits.connect_timeout_s,
         )
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, headers={"User-Agent": "emostream/0.1"}, trust_env=False
@@ -95,9 +110,10 @@ class ImageFetcher:
     def _decode(self, data: bytes) -> np.ndarray:
         t0 = time.perf_counter()
         try:
-            return decode_image(data, self.size, self.s.image_decode_mb * 2**20)
+            return decode_image(data, self.size, self.limits.decode_mb * 2**20)
         finally:
-            metrics.STAGE_SECONDS.labels("decode").inc(time.perf_counter() - t0)
+            if self._on_decode is not None:
+                self._on_decode(time.perf_counter() - t0)
 
     def _check_url(self, url: URL) -> None:
         """Scheme, host, no credentials, a valid port and, for IP literals (aiohttp connects to those without asking
@@ -113,7 +129,7 @@ class ImageFetcher:
             ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
             return  # a name: GuardedResolver checks what it resolves to
-        if not address_allowed(host, self.s.image_allow_loopback):
+        if not address_allowed(host, self.limits.allow_loopback):
             raise ImageFetchError("blocked_address", f"{host} is not a public address")
 
     async def _download(self, url: str) -> bytes:
@@ -122,7 +138,7 @@ class ImageFetcher:
         except (ValueError, TypeError, UnicodeError) as e:
             raise ImageFetchError("bad_url", str(e)[:200]) from e
         try:
-            for _ in range(self.s.image_max_redirects + 1):  # redirects followed by hand: each hop is checked
+            for _ in range(self.limits.max_redirects + 1):  # redirects followed by hand: each hop is checked
                 self._check_url(target)
                 async with self._session.get(target, allow_redirects=False) as resp:
                     if resp.status in REDIRECTS and "Location" in resp.headers:
@@ -135,15 +151,15 @@ class ImageFetcher:
                         continue
                     if resp.status != 200:
                         raise ImageFetchError(f"http_{resp.status}", url[:200])
-                    if resp.content_length is not None and resp.content_length > self.s.image_max_bytes:
+                    if resp.content_length is not None and resp.content_length > self.limits.max_bytes:
                         raise ImageFetchError(
-                            "too_large", f"Content-Length {resp.content_length} > {self.s.image_max_bytes}"
+                            "too_large", f"Content-Length {resp.content_length} > {self.limits.max_bytes}"
                         )
                     buf = bytearray()
                     async for chunk in resp.content.iter_chunked(65536):
                         buf += chunk
-                        if len(buf) > self.s.image_max_bytes:
-                            raise ImageFetchError("too_large", f"more than {self.s.image_max_bytes} bytes")
+                        if len(buf) > self.limits.max_bytes:
+                            raise ImageFetchError("too_large", f"more than {self.limits.max_bytes} bytes")
                     return bytes(buf)
             raise ImageFetchError("too_many_redirects", url[:200])
         except ImageFetchError:

@@ -16,22 +16,21 @@ import functools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from contracts import triton as tc
 from contracts.combos import COMBOS
 from contracts.redis_keys import RedisKeys
 from devstack import StackConfig, StackError, up
-
-from .settings import Settings
+from emostream.launch import QuietHandler, start_worker, stop_worker, wait_assigned
+from stream.settings import Settings
 
 ART = Path("artifacts")
 REFERENCE = ART / "bundles" / "goemotions" / "latest"  # `make model`'s bundle
@@ -42,7 +41,7 @@ def _step(msg: str) -> None:
 
 
 def _run(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "stream.cli", *args], check=True)
+    subprocess.run([sys.executable, "-m", "emostream.cli", *args], check=True)
 
 
 def _served_version(http_url: str, model: str) -> str | None:
@@ -102,7 +101,7 @@ def real_comments(log=print) -> Path | None:
     if manifest.exists():
         return manifest
     res = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "data", "goemotions", "--out", str(manifest.parent)],
+        [sys.executable, "-m", "emostream.cli", "data", "goemotions", "--out", str(manifest.parent)],
         capture_output=True,
         text=True,
     )
@@ -135,8 +134,8 @@ def describe(bundle) -> str:
 def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], folder: Path) -> float:
     """Largest |Triton - PyTorch| over the emotion scores of the labelled posts (the bundle run in PyTorch on the same
     inputs: the same tokenizer, the same image decoding)."""
+    from core.imaging import decode_image
     from model.bundle import load_bundle
-    from model.imaging import decode_image
 
     bundle, worst = load_bundle(bundle_path), 0.0
     for pid, rec in records.items():
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             _run(
                 "train", "--manifest", str(manifest), "--out", str(demo_bundles), "--lr", "0.001", "--max-epochs", "20"
             )
-    from model.bundle_info import BundleInfo, point_serving
+    from core.bundle_info import BundleInfo, point_serving
 
     bundle = BundleInfo.load(chosen)
     repo_root = cfg.triton_model_repo.parent
@@ -212,15 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     image_base = f"http://127.0.0.1:{server.server_address[1]}"
     log_path = ART / "demo-worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker", "--load-models"],
-        env={**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true"},
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_worker({**env, "EMOSTREAM_IMAGE_ALLOW_LOOPBACK": "true"}, log_path, args=("--load-models",))
     try:
-        _wait_healthy(worker, log_path)
+        try:
+            wait_assigned(worker, Settings().web_port, log=log_path)
+        except RuntimeError as e:
+            raise SystemExit(str(e)) from e
+        print("worker healthy: Kafka assigned, Triton models ready, Redis reachable")
         print(f"answering: {describe(bundle)}")
         reddit = "real Reddit comments (GoEmotions test split, human-rated)"
         if manifest == real:  # the reference bundle: its own test split is the real comments
@@ -245,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         _show_redis(cfg.redis_url, Settings().redis_prefix)
         return 0 if len(records) == len(posts) else 1
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)
         server.shutdown()
         print("\nworker stopped; the stack keeps running (`emostream stack down` stops it)")
 
@@ -260,7 +252,7 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
     id -> output record (None for a dead letter)."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    from .tail import format_record
+    from stream.tail import format_record
 
     consumer = KafkaConsumer(
         "post-emotions",
@@ -313,37 +305,6 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
         if judged:
             print(f"-> {right} of {judged} posts with a human emotion label (or neutral) got that answer")
     return out
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    """A static file server that logs nothing (the demo's and the benchmarks' image hosts)."""
-
-    def log_message(self, *args):
-        pass
-
-
-def wait_assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300) -> None:
-    """Until the worker's /health shows its Kafka partitions assigned; RuntimeError if it exits or takes too long."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"worker exited with {worker.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if json.loads(r.read()).get("kafka_assigned"):
-                    return
-        except Exception:  # noqa: BLE001 - not up yet (503 included)
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"worker not assigned after {timeout_s:.0f}s")
-
-
-def _wait_healthy(worker: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
-    try:
-        wait_assigned(worker, Settings().web_port, timeout_s)
-    except RuntimeError as e:
-        raise SystemExit(f"{e}: {log_path.read_text()[-2000:]}") from e
-    print("worker healthy: Kafka assigned, Triton models ready, Redis reachable")
 
 
 def _show_redis(url: str, prefix: str) -> None:

@@ -3,7 +3,7 @@ exported to Triton?
 
 The bundle's image backbone (what its `image_encoder` serves) is put back under its ImageNet classifier (from the
 same weights the trainer started from, model/backbones.py) and shown the two photos scikit-learn ships (a Chinese
-temple, a flower), preprocessed as the worker does (model/imaging.py). A random or broken backbone gives classes
+temple, a flower), preprocessed as the worker does (core/imaging.py). A random or broken backbone gives classes
 unrelated to the photos. The same probe is exported with the exporter's own code to a running Triton
 (`<prefix>imagenet_probe`, cpu target) and its probabilities compared with PyTorch's.
 """
@@ -23,10 +23,9 @@ from PIL import Image
 from torch import nn
 
 from contracts import triton as tc
-
-from .backbones import imagenet_categories, imagenet_classifier
-from .bundle import Bundle, load_bundle
-from .imaging import decode_image
+from core.imaging import decode_image
+from model.backbones import imagenet_categories, imagenet_classifier
+from model.bundle import Bundle, load_bundle
 
 PROBS = tc.Tensor("imagenet_probs", "FP32", "float32")
 TOP = 5
@@ -71,7 +70,7 @@ def triton_probs(probe: ImageNetProbe, images: np.ndarray, repo_dir: Path, http_
     """Export the probe into the folder a running Triton serves (explicit model control), infer, unload, delete."""
     import tritonclient.http as httpclient
 
-    from .export import ExportOptions, write_model
+    from model.export import ExportOptions, write_model
 
     name = f"p{uuid.uuid4().hex[:8]}_imagenet_probe"
     size = images.shape[1]
