@@ -4,14 +4,27 @@ addresses as they may be logged (passwords masked)."""
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
 from .settings import Settings
 
-__all__ = ["redact_url", "ssl_context", "kafka_python_config", "aiokafka_config", "faust_credentials", "redis_client"]
+if TYPE_CHECKING:
+    from core.bundle_info import BundleInfo
+
+    from .triton_client import EmotionClient
+
+__all__ = [
+    "redact_url",
+    "ssl_context",
+    "kafka_python_config",
+    "aiokafka_config",
+    "faust_credentials",
+    "redis_client",
+    "triton_client",
+]
 
 
 # query parameters that carry a secret (redis-py reads `?password=`; other clients use the others)
@@ -101,3 +114,18 @@ def redis_client(s: Settings, **opts) -> aioredis.Redis:
     if s.redis_ca_file:
         opts["ssl_ca_certs"] = str(s.redis_ca_file)
     return aioredis.Redis.from_url(s.redis_url.get_secret_value(), **opts)
+
+
+def triton_client(s: Settings, bundle: BundleInfo | None = None) -> EmotionClient:
+    """The worker's Triton client (gRPC, TLS when asked, the model prefix and the per-call timeout); with `bundle`, it
+    checks a newly served model version against that bundle (stream/triton_client.py)."""
+    from .triton_client import EmotionClient
+
+    return EmotionClient(
+        s.triton_grpc_url,
+        s.triton_model_prefix,
+        s.triton_timeout_s,
+        bundle=bundle,
+        ssl=s.triton_ssl,
+        root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
+    )

@@ -64,6 +64,7 @@ class _Work:
     language: str | None = None
     language_score: float | None = None
     timeouts: int = 0  # requests of this post alone that timed out while Triton answered a probe
+    head_reason: str = ""  # why the post went to its head (BundleInfo.route, once per post)
 
     @property
     def usable(self) -> Combo | None:
@@ -150,7 +151,7 @@ class Pipeline:
                 why = "; ".join(f"{d.modality}: {d.reason}" for d in w.degraded) or "no usable modality"
                 self._dead(result, w.msg, InvalidPost("no_usable_modality", why, "preprocess"))
                 continue
-            head, _ = self.bundle.route(have)
+            head, w.head_reason = self.bundle.route(have)
             if head is None:
                 self._dead(
                     result,
@@ -308,7 +309,6 @@ class Pipeline:
         if len(head) == 1:  # a single-modality head's answer is that modality's opinion
             opinions = {head.name: np.append(e, p)}
         have = w.usable
-        _, reason = self.bundle.route(have)
         latency = round((now - w.msg.timestamp_s) * 1000, 1) if w.msg.timestamp_s else 0.0
         if w.post.created_at:
             created_at, source = w.post.created_at, "post"
@@ -327,7 +327,7 @@ class Pipeline:
                 **self._opinions(opinions),
                 modalities=list(have.modalities),
                 head=head.name,
-                head_reason=reason,
+                head_reason=w.head_reason,
                 degraded=w.degraded,
                 model_version=self.bundle.version,
                 processed_at=iso(now),

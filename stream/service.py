@@ -12,12 +12,13 @@ from core.bundle_info import BundleInfo
 from core.images import ImageFetcher
 
 from . import metrics
+from .connections import triton_client
 from .pipeline import Pipeline
 from .records import Incoming
 from .retry import Waiting
 from .settings import Settings
 from .sinks import KafkaSink
-from .triton_client import EmotionClient, TritonError
+from .triton_client import TritonError
 
 __all__ = ["Stats", "Classifier"]
 
@@ -38,14 +39,7 @@ class Classifier:
         self.s, self.bundle = s, bundle
         self.stopping = asyncio.Event()
         self.waiting = Waiting()  # Triton or Kafka while a batch waits on it
-        self.client = EmotionClient(
-            s.triton_grpc_url,
-            s.triton_model_prefix,
-            s.triton_timeout_s,
-            bundle=bundle,
-            ssl=s.triton_ssl,
-            root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
-        )
+        self.client = triton_client(s, bundle)
         self.client.max_batch.update(max_batch or {})
         self.fetcher = ImageFetcher(s.fetch_limits(), bundle.image_size, metrics.STAGE_SECONDS.labels("decode").inc)
         self.pipeline = Pipeline(s, bundle, self.client, self.fetcher, self.stopping, self.waiting)

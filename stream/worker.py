@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from core.bundle_info import BundleInfo, find_bundle
 
 from .app import WorkerApp
-from .connections import kafka_python_config, redact_url
+from .connections import kafka_python_config, redact_url, triton_client
 from .kafka_admin import ensure_topics
 from .logs import logging_config
 from .settings import Settings
-from .triton_client import EmotionClient, TritonError
+from .triton_client import TritonError
 
 __all__ = ["EXIT_DEADLINE_S", "EXIT_FATAL", "startup_check", "main"]
 
@@ -37,13 +37,7 @@ async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.
     """Wait for every ensemble of the bundle to be ready (asking Triton to load them when load=True), then
     check that they match the bundle. Returns each combination's max batch size.
     Raises ModelUnavailable / ModelMismatch."""
-    client = EmotionClient(
-        s.triton_grpc_url,
-        s.triton_model_prefix,
-        s.triton_timeout_s,
-        ssl=s.triton_ssl,
-        root_certificates=str(s.triton_ssl_root_cert) if s.triton_ssl_root_cert else None,
-    )
+    client = triton_client(s)
     try:
         await client.wait_ready(bundle.combos, timeout_s=timeout_s, load=load)
         await client.check(bundle)

@@ -90,6 +90,14 @@ def test_the_stack_as_ops_run_it(compose_stack: Stack):
     )
     assert s.docker("exec", s.containers("worker")[0], "python", "-c", unload).strip() == "403"
 
+    # the worker image is the serving core alone: no trainer, no dev stack, no command-line top, no torch; its
+    # `emostream` is the stream's command table
+    importable = (
+        "import importlib.util as u; print([m for m in ('model', 'devstack', 'emostream', 'torch') if u.find_spec(m)])"
+    )
+    assert s.docker("exec", s.containers("worker")[0], "python", "-c", importable).strip() == "[]"
+    assert "aggregator" in s.docker("exec", s.containers("worker")[0], "emostream", "--help")
+
     # posts from the host: labelled on the output topic, counted in Redis
     first = posts("a", 60)
     produce(s, first)
