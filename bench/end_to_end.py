@@ -34,7 +34,6 @@ import uuid
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -42,8 +41,9 @@ from contracts.combos import COMBOS, Combo
 from core.bundle_info import BundleInfo
 from core.imaging import decode_image
 from emostream.launch import QuietHandler, start_worker, stop_worker, wait_assigned
+from model.export import ExportOptions
 from stream.kafka_admin import ensure_topics
-from stream.pipeline import text_tensor
+from stream.pipeline import request_arrays
 from stream.settings import Settings
 from stream.triton_client import EmotionClient
 
@@ -77,7 +77,7 @@ MIXES = {
 }
 WORDS = [f"w{i}" for i in range(3000)]  # the random bundle's vocabulary
 PARTITIONS = 4  # of each benchmark topic
-IMAGE_BATCH, BATCH = 32, 256  # the export's max batch sizes (image ensembles, others)
+IMAGE_BATCH = ExportOptions().image_batch  # the export's max batch size of the image ensembles
 
 
 class TimedHandler(QuietHandler):
@@ -147,7 +147,7 @@ def requests_of(batch: list[dict], max_batch: int) -> list[tuple[Combo, list[dic
             ]
             groups.setdefault(Combo.of(have), []).append(p)
         for combo, ps in groups.items():
-            size = min(IMAGE_BATCH if combo.has_image else BATCH, max_batch)
+            size = min(ExportOptions().max_batch(combo), max_batch)
             out += [(combo, ps[i : i + size]) for i in range(0, len(ps), size)]
     return out
 
@@ -168,13 +168,8 @@ async def raw_triton(
     encoded = []
     for combo, ps in reqs:
         ids = [bundle.tokenizer.encode_post(p.get("text"), p.get("tags")) for p in ps]
-        arrays = {}
-        if combo.has_image:
-            arrays["image"] = np.stack([decoded[p["image_url"].rsplit("/", 1)[1]] for p in ps])
-        if "text" in combo:
-            arrays["text"] = text_tensor([t for t, _ in ids], bundle.max_words, bundle.text_window)
-        if "tags" in combo:
-            arrays["tags"] = np.array([t for _, t in ids], dtype=np.int64)
+        images = [decoded[p["image_url"].rsplit("/", 1)[1]] for p in ps] if combo.has_image else None
+        arrays = request_arrays(combo, bundle, images, [t for t, _ in ids], [t for _, t in ids])
         encoded.append((combo, arrays, len(ps)))
     client = EmotionClient(url, prefix=prefix, timeout_s=300)
     await client.infer(*encoded[0][:2])  # warm-up

@@ -81,6 +81,25 @@ def text_tensor(ids: list[list[int]], max_words: int, window: int) -> np.ndarray
     return np.array([t[:n] for t in ids], dtype=np.int64)
 
 
+def request_arrays(
+    head: Combo,
+    bundle: BundleInfo,
+    images: list[np.ndarray] | None = None,
+    texts: list[list[int]] | None = None,
+    tags: list[list[int]] | None = None,
+) -> dict[str, np.ndarray]:
+    """The input arrays of one Triton request for `head` (modality -> batch), from each post's decoded image and token
+    ids: the one place a request is built (the pipeline, the benchmarks)."""
+    arrays = {}
+    if "image" in head:
+        arrays["image"] = np.stack(images)
+    if "text" in head:
+        arrays["text"] = text_tensor(texts, bundle.max_words, bundle.text_window)
+    if "tags" in head:
+        arrays["tags"] = np.array(tags, dtype=np.int64)
+    return arrays
+
+
 @dataclass
 class BatchResult:
     outputs: list[Output] = field(default_factory=list)
@@ -218,13 +237,7 @@ class Pipeline:
         metrics.STAGE_SECONDS.labels("fetch").inc(time.perf_counter() - t0)
 
     async def _call(self, head: Combo, ws: list[_Work]) -> InferResult:
-        arrays = {}
-        if "image" in head:
-            arrays["image"] = np.stack([w.image for w in ws])
-        if "text" in head:
-            arrays["text"] = text_tensor([w.text for w in ws], self.bundle.max_words, self.bundle.text_window)
-        if "tags" in head:
-            arrays["tags"] = np.array([w.tags for w in ws], dtype=np.int64)
+        arrays = request_arrays(head, self.bundle, [w.image for w in ws], [w.text for w in ws], [w.tags for w in ws])
         async with self._image_inflight if head.has_image else contextlib.nullcontext(), self._inflight:
             t0 = time.perf_counter()
             res = await self.client.infer(head, arrays)
