@@ -12,6 +12,7 @@ import time
 import torch
 
 from contracts.combos import COMBO_NAMES, MODALITIES, Combo
+from core.tokenizer import Tokenizer
 from model.architecture import EmotionNet
 from model.backbones import BACKBONES
 from model.config import ModelConfig
@@ -25,8 +26,8 @@ def _batch(n: int, cfg: ModelConfig, pooled: bool, combo: str = "image_text_tags
     g = torch.Generator().manual_seed(0)
     b = {
         "mask": torch.tensor([[m in Combo.parse(combo) for m in MODALITIES]] * n),
-        "text": torch.randint(1, cfg.n_words, (n, cfg.max_words), generator=g),
-        "tags": torch.randint(1, cfg.n_tags, (n, cfg.max_tags), generator=g),
+        "text": torch.randint(1, cfg.n_words, (n, Tokenizer.max_words), generator=g),
+        "tags": torch.randint(1, cfg.n_tags, (n, Tokenizer.max_tags), generator=g),
     }
     if pooled:
         b["image_pooled"] = torch.randn(n, BACKBONES[cfg.image_backbone].features, generator=g)

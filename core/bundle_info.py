@@ -1,18 +1,89 @@
-"""What serving needs from a model bundle without torch: version, label order, preprocessing, tokenizer, and which
-heads were trained on data (the worker routes a post to the largest trained head among its modalities)."""
+"""A model bundle's metadata without torch. `BundleMeta` is bundle.json as one typed model: the trainer writes it
+(model/bundle.py) and everything else reads it, so a field is named once. `BundleInfo` is what serving needs from a
+bundle: version, label order, preprocessing, tokenizer, and which heads were trained on data (the worker routes a post
+to the largest trained head among its modalities). Heads are `Combo`s throughout; bundle.json spells them by name."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from contracts.combos import COMBOS, Combo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from contracts.combos import COMBOS, MODALITIES, Combo
 
 from .tokenizer import Tokenizer
 
-__all__ = ["BundleInfo", "SERVING", "point_serving", "find_bundle"]
+__all__ = ["BundleMeta", "Preprocessing", "Labels", "Head", "BundleInfo", "SERVING", "point_serving", "find_bundle"]
+
+# a head in bundle.json: its combination's name ("image_text"), a Combo in Python
+Head = Annotated[
+    Combo,
+    BeforeValidator(lambda v: v if isinstance(v, Combo) else Combo.parse(v)),
+    PlainSerializer(lambda c: c.name, return_type=str),
+]
+
+
+class Labels(BaseModel):
+    emotions: tuple[str, ...]
+    sentiments: tuple[str, ...]
+
+
+class Preprocessing(BaseModel):
+    """How a post becomes the model's inputs. The word and tag limits are the tokenizer's (tokenizer.json), stored
+    there only; bundles from before also wrote them here (ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    image_size: int
+    image_layout: str = "HWC uint8 RGB"
+    image_resize: str = "shorter side to image_size, centre crop (core.imaging.to_square_uint8)"
+    image_backbone: str = "densenet121"  # bundles from before the field used DenseNet
+    # per channel on the 0-1 scale, applied inside the image encoder (model/backbones.py)
+    image_mean: tuple[float, ...] | None = None
+    image_std: tuple[float, ...] | None = None
+    min_count: int | None = None
+    lowercase: bool = True
+    social_tokens: bool = False
+
+
+class BundleMeta(BaseModel):
+    """bundle.json. Unknown fields are ignored, so a newer trainer's bundle still loads; `architecture` is the
+    model's configuration (model/config.py `ModelConfig`, the JSON key `model_config`)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, arbitrary_types_allowed=True)
+
+    format: int
+    version: str
+    created_at: str | None = None
+    labels: Labels
+    modalities: tuple[str, ...] = MODALITIES
+    combos: tuple[Head, ...] = COMBOS
+    preprocessing: Preprocessing
+    architecture: dict[str, Any] = Field(default_factory=dict, alias="model_config")
+    train_config: dict[str, Any] = Field(default_factory=dict)
+    manifest_sha256: str | None = None
+    trained_on: dict[str, Any] | None = None
+    word_vector_coverage: float | None = None
+    # training examples each head saw; a bundle without the record counts every head as trained
+    head_examples: dict[Head, int] = Field(default_factory=lambda: {c: 1 for c in COMBOS})
+    emotion_tau: dict[Head, float] = Field(default_factory=dict)  # the logit adjustment of each head
+    # the neutral gate's threshold per head; a head not listed, or None, has no gate
+    neutral_threshold: dict[Head, float | None] = Field(default_factory=dict)
+    # the training texts' languages; None for bundles from before: no text is foreign then
+    languages: tuple[str, ...] | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    test_metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> BundleMeta:
+        return cls.model_validate_json((Path(folder) / "bundle.json").read_text())
+
+    def write(self, folder: Path) -> None:
+        (Path(folder) / "bundle.json").write_text(self.model_dump_json(indent=1, by_alias=True))
+
 
 # The bundle in service: the one `emostream export` last put in Triton's repository (a relative symlink). Workers and
 # `evaluate` default to it, so whatever `make demo`, `make model` or `emostream
@@ -48,7 +119,7 @@ class BundleInfo:
     max_words: int
     max_tags: int
     tokenizer: Tokenizer
-    meta: dict
+    meta: BundleMeta
     # training examples each head saw (bundle.json `head_examples`); a bundle without the record counts every head
     head_examples: dict[Combo, int] = field(default_factory=dict)
     text_window: int = 5  # widest text convolution (words): the text tensor's padding must hold one such window
@@ -66,25 +137,23 @@ class BundleInfo:
         if not (path / "bundle.json").exists():
             raise FileNotFoundError(f"no model bundle at {path} (train one with `emostream train`)")
         path = path.resolve()
-        meta = json.loads((path / "bundle.json").read_text())
-        pre = meta["preprocessing"]
-        combos = tuple(Combo.parse(c) for c in meta["combos"])
-        examples = {Combo.parse(c): int(n) for c, n in meta.get("head_examples", {}).items()}
+        meta = BundleMeta.read(path)
+        tokenizer = Tokenizer.load(path / "tokenizer.json")
         return cls(
             path,
-            meta["version"],
-            tuple(meta["labels"]["emotions"]),
-            tuple(meta["labels"]["sentiments"]),
-            combos,
-            pre["image_size"],
-            pre["max_words"],
-            pre["max_tags"],
-            Tokenizer.load(path / "tokenizer.json"),
+            meta.version,
+            meta.labels.emotions,
+            meta.labels.sentiments,
+            meta.combos,
+            meta.preprocessing.image_size,
+            tokenizer.max_words,
+            tokenizer.max_tags,
+            tokenizer,
             meta,
-            examples or {c: 1 for c in COMBOS},
-            max(meta.get("model_config", {}).get("text_widths", [5])),
-            tuple(meta["languages"]) if meta.get("languages") is not None else None,
-            {Combo.parse(c): t for c, t in meta.get("neutral_threshold", {}).items()},
+            meta.head_examples or {c: 1 for c in COMBOS},
+            max(meta.architecture.get("text_widths", [5])),
+            meta.languages,
+            meta.neutral_threshold,
         )
 
     def has_gate(self, head: Combo) -> bool:

@@ -30,6 +30,7 @@ from contracts.combos import COMBOS
 from contracts.redis_keys import RedisKeys
 from devstack import StackConfig, StackError, up
 from emostream.launch import QuietHandler, start_worker, stop_worker, wait_assigned
+from stream.schemas import DeadLetterRecord, EmotionRecord
 from stream.settings import Settings
 
 ART = Path("artifacts")
@@ -114,7 +115,7 @@ def real_comments(log=print) -> Path | None:
 def describe(bundle) -> str:
     """Which bundle answers and what it was trained on, in a sentence or two."""
     meta = bundle.meta
-    on = meta.get("trained_on") or {}
+    on = meta.trained_on or {}
     ex = on.get("examples") or {}
     source = on.get("source") or (on.get("manifest") and f"the manifest {on['manifest']}") or "data not recorded"
     line = f"bundle {bundle.version}, trained on {source}"
@@ -122,7 +123,7 @@ def describe(bundle) -> str:
         line += (
             f" ({ex.get('train', 0):,} training / {ex.get('val', 0):,} validation / {ex.get('test', 0):,} test posts)"
         )
-    t = (meta.get("test_metrics") or {}).get("text") or {}
+    t = meta.test_metrics.get("text") or {}
     if t.get("emotion_f1") is not None:
         line += (
             f"; its text head on that test split: emotion accuracy {100 * t['emotion_acc']:.1f} %, macro-F1 "
@@ -131,7 +132,7 @@ def describe(bundle) -> str:
     return line
 
 
-def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], folder: Path) -> float:
+def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, EmotionRecord], folder: Path) -> float:
     """Largest |Triton - PyTorch| over the emotion scores of the labelled posts (the bundle run in PyTorch on the same
     inputs: the same tokenizer, the same image decoding)."""
     from core.imaging import decode_image
@@ -141,10 +142,10 @@ def parity(bundle_path: Path, posts: dict[str, dict], records: dict[str, dict], 
     for pid, rec in records.items():
         post = posts[pid]
         image = None
-        if "image" in rec["modalities"]:
+        if "image" in rec.modalities:
             image = decode_image((folder / post["image_url"].split("/", 3)[3]).read_bytes(), bundle.image_size)
         want = bundle.predict({"text": post.get("text"), "tags": post.get("tags"), "image": image})
-        worst = max(worst, *(abs(rec["emotion_scores"][k] - v) for k, v in want["emotion_scores"].items()))
+        worst = max(worst, *(abs(rec.emotion_scores[k] - v) for k, v in want["emotion_scores"].items()))
     return worst
 
 
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             groups = [(reddit, sample_posts(real, "", args.real, tag="real"))] if real is not None else []
             groups.append(("posts from the test split of its own data", sample_posts(manifest, image_base, args.posts)))
         groups.append(("a broken image and a malformed post", odd_posts(image_base)))
-        if ((bundle.meta.get("trained_on") or {}).get("source") or "").startswith("synthetic") and real is not None:
+        if ((bundle.meta.trained_on or {}).get("source") or "").startswith("synthetic") and real is not None:
             print(
                 "note: this bundle learnt from generated sentences; its labels on real comments mean little. "
                 "`make model` trains the real-text reference bundle (11-20 min on 2 cores), which the next "
@@ -247,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nworker stopped; the stack keeps running (`emostream stack down` stops it)")
 
 
-def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: float = 300) -> dict[str, dict | None]:
+def _stream(
+    cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: float = 300
+) -> dict[str, EmotionRecord | None]:
     """Send every group's posts, print each group's outcomes as they arrive (with what the raters said), return
     id -> output record (None for a dead letter)."""
     from kafka import KafkaConsumer, KafkaProducer
@@ -269,18 +272,23 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
         producer.send("posts", key=p["id"].encode(), value=json.dumps(p).encode())
     producer.flush()
     producer.close()
-    out: dict[str, dict | None] = {}
+    out: dict[str, EmotionRecord | None] = {}
     deadline = time.monotonic() + timeout_s
     while len(out) < len(posts) and time.monotonic() < deadline:
         for msg in consumer:
-            rec = json.loads(msg.value)
             if msg.topic == "posts-dlq":
-                pid = json.loads(rec.get("original") or "{}").get("id")
+                dead = DeadLetterRecord.model_validate_json(msg.value)
+                try:
+                    pid = json.loads(dead.original or "{}").get("id")
+                except (ValueError, AttributeError):  # the original was not a JSON object
+                    continue
                 if pid in posts:
                     out[pid] = None
-                    posts[pid]["dead"] = f"{rec['reason']}: {rec['error'][:70]}"
-            elif rec["id"] in posts:
-                out[rec["id"]] = rec
+                    posts[pid]["dead"] = f"{dead.reason}: {dead.error[:70]}"
+            else:
+                rec = EmotionRecord.model_validate_json(msg.value)
+                if rec.id in posts:
+                    out[rec.id] = rec
     consumer.close()
     for title, group in groups:
         _step(f"{title}: {len(group)}")
@@ -296,7 +304,7 @@ def _stream(cfg: StackConfig, groups: list[tuple[str, list[dict]]], timeout_s: f
             truth = p.get("true_emotion") or p.get("true_sentiment")
             if p.get("true_emotion"):
                 judged += 1
-                right += rec["emotion"] == p["true_emotion"]
+                right += rec.emotion == p["true_emotion"]
             cats = p.get("true_categories")
             said = f"raters: {truth} ({', '.join(cats)})" if cats else f"label: {truth}"  # human-rated vs generated
             gold = f"  {said}" if truth else ""

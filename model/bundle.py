@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from contracts.combos import COMBO_NAMES, MODALITIES, Combo
+from contracts.combos import COMBOS, MODALITIES, Combo
 from contracts.labels import EMOTIONS, SENTIMENTS
-from core.bundle_info import BundleInfo
+from core.bundle_info import BundleInfo, BundleMeta, Labels, Preprocessing
 
 from .architecture import EmotionNet
 from .backbones import BACKBONES
@@ -44,43 +43,35 @@ def save_bundle(
     out.mkdir(parents=True, exist_ok=False)
     (out / "weights.pt").write_bytes(weights)
     prep.tokenizer.save(out / "tokenizer.json")
-    meta = {
-        "format": FORMAT,
-        "version": version,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "labels": {"emotions": list(EMOTIONS), "sentiments": list(SENTIMENTS)},
-        "modalities": list(MODALITIES),
-        "combos": list(COMBO_NAMES),
-        "preprocessing": {
-            "image_size": prep.model_cfg.image_size,
-            "image_layout": "HWC uint8 RGB",
-            "image_resize": "shorter side to image_size, centre crop (core.imaging.to_square_uint8)",
-            "image_backbone": prep.model_cfg.image_backbone,
-            # per channel on the 0-1 scale, applied inside the image encoder (model/backbones.py)
-            "image_mean": [round(v / 255, 6) for v in BACKBONES[prep.model_cfg.image_backbone].mean],
-            "image_std": [round(v / 255, 6) for v in BACKBONES[prep.model_cfg.image_backbone].std],
-            "max_words": prep.tokenizer.max_words,
-            "max_tags": prep.tokenizer.max_tags,
-            "min_count": train_cfg.min_count,
-            "lowercase": True,
-            "social_tokens": prep.tokenizer.social,
-        },
-        "model_config": prep.model_cfg.model_dump(mode="json"),
-        "train_config": train_cfg.model_dump(mode="json"),
-        "manifest_sha256": prep.manifest_sha256,
-        "trained_on": prep.trained_on(),
-        "word_vector_coverage": prep.coverage,
-        "head_examples": head_examples if head_examples is not None else {c: 1 for c in COMBO_NAMES},
-        "emotion_tau": emotion_tau or {},
-        # the neutral gate's threshold per head (model/neutral.py); a head without one never answers neutral
-        "neutral_threshold": {c: h.neutral_threshold for c, h in model.heads.items() if h.neutral is not None},
-        # the languages of the training texts (core/language.py): a worker degrades text in any other language;
-        # null when not known (no text is foreign then)
-        "languages": prep.languages,
-        "history": history,
-        "test_metrics": test_metrics,
-    }
-    (out / "bundle.json").write_text(json.dumps(meta, indent=1))
+    backbone = BACKBONES[prep.model_cfg.image_backbone]
+    BundleMeta(
+        format=FORMAT,
+        version=version,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        labels=Labels(emotions=EMOTIONS, sentiments=SENTIMENTS),
+        modalities=MODALITIES,
+        combos=COMBOS,
+        preprocessing=Preprocessing(
+            image_size=prep.model_cfg.image_size,
+            image_backbone=prep.model_cfg.image_backbone,
+            image_mean=[round(v / 255, 6) for v in backbone.mean],
+            image_std=[round(v / 255, 6) for v in backbone.std],
+            min_count=train_cfg.min_count,
+            social_tokens=prep.tokenizer.social,
+        ),
+        architecture=prep.model_cfg.model_dump(mode="json"),
+        train_config=train_cfg.model_dump(mode="json"),
+        manifest_sha256=prep.manifest_sha256,
+        trained_on=prep.trained_on(),
+        word_vector_coverage=prep.coverage,
+        head_examples=head_examples if head_examples is not None else {c: 1 for c in COMBOS},
+        emotion_tau=emotion_tau or {},
+        neutral_threshold={c: h.neutral_threshold for c, h in model.heads.items() if h.neutral is not None},
+        # the languages of the training texts (core/language.py): a worker degrades text in any other language
+        languages=prep.languages,
+        history=history,
+        test_metrics=test_metrics,
+    ).write(out)
     latest = Path(root) / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()
@@ -99,9 +90,9 @@ class Bundle:
             self.info.version,
             self.info.tokenizer,
         )
-        if self.meta.get("format") != FORMAT:
-            raise ValueError(f"{self.path}: bundle format {self.meta.get('format')} is not {FORMAT}")
-        self.config = ModelConfig(**self.meta["model_config"])
+        if self.meta.format != FORMAT:
+            raise ValueError(f"{self.path}: bundle format {self.meta.format} is not {FORMAT}")
+        self.config = ModelConfig(**self.meta.architecture)
         self.model = EmotionNet(self.config, image_weights="none")
         state = torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True)
         missing, unexpected = self.model.load_state_dict(state, strict=False)

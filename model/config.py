@@ -26,8 +26,6 @@ class ModelConfig(BaseModel):
     head_hidden: tuple[int, ...] = (256, 128)
     n_emotions: int = 8
     n_sentiments: int = 2
-    max_words: int = 150
-    max_tags: int = 10
     aux_categories: tuple[str, ...] = Field(
         (), description="the source categories of the auxiliary text output (training only; none: no such output)"
     )

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     b = load_bundle(args.bundle)
     device = placement(args.device).device
     b.model.to(device)
-    seed = b.meta["train_config"]["seed"]
+    seed = b.meta.train_config["seed"]
     parts = split_of(read_manifest(args.manifest), seed=seed)
     examples = parts[args.split]
     if args.subset != "all":

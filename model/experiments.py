@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.repeats):
         cfg = train_config(args, seed=r)
         t0 = time.monotonic()
-        prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words), log=print)
+        prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size), log=print, max_words=args.max_words)
         build_model(prep, cfg, args.cache, log=print)  # fills the cached image features of every split
         if args.which == "a":
             runs.append(experiment_a(prep, cfg, args.trimodal_only, log))

@@ -66,8 +66,16 @@ class Prepared:
         }
 
 
-def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print) -> Prepared:
-    """Read the manifest, fit the vocabularies on the training split, encode every split, load word vectors."""
+def prepare(
+    manifest: Path,
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig | None = None,
+    log=print,
+    max_words: int = Tokenizer.max_words,
+    max_tags: int = Tokenizer.max_tags,
+) -> Prepared:
+    """Read the manifest, fit the vocabularies on the training split, encode every split, load word vectors. The word
+    and tag limits are the tokenizer's (stored once, in the bundle's tokenizer.json)."""
     shared = TrainConfig.model_fields.keys() & ModelConfig.model_fields.keys()  # set by the preset: dropouts, widths
     model_cfg = (model_cfg or ModelConfig()).model_copy(update={k: getattr(train_cfg, k) for k in shared})
     examples = read_manifest(manifest)
@@ -75,8 +83,8 @@ def prepare(manifest: Path, train_cfg: TrainConfig, model_cfg: ModelConfig | Non
     posts = [(e.text, e.tags) for e in parts["train"]]
     sizes = {
         "min_count": train_cfg.min_count,
-        "max_words": model_cfg.max_words,
-        "max_tags": model_cfg.max_tags,
+        "max_words": max_words,
+        "max_tags": max_tags,
         "social": train_cfg.social_tokens,
     }
     tok = Tokenizer.fit(posts, **sizes)
@@ -364,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluate import table
 
     print(f"preset {cfg.preset}: " + ", ".join(f"{k}={v}" for k, v in cfg.model_dump().items() if k != "preset"))
-    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size, max_words=args.max_words))
+    prep = prepare(args.manifest, cfg, ModelConfig(image_size=args.image_size), max_words=args.max_words)
     model = build_model(prep, cfg, args.cache)
     history = fit(model, prep.splits["train"], prep.splits["val"], cfg)
     taus = calibrate_heads(model, prep.splits["train"], prep.splits["val"], cfg)

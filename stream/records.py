@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .schemas import SCHEMA_VERSION, InvalidPost, now_iso
+from .schemas import SCHEMA_VERSION, DeadLetterRecord, DeadLetterSource, InvalidPost, now_iso
 
 __all__ = ["Incoming", "Output", "DeadLetter", "dead_letter", "MAX_KEY_BYTES"]
 
@@ -81,22 +81,26 @@ def _text_or_base64(data: bytes, limit: int, field: str) -> dict:
 def dead_letter(msg: Incoming, err: InvalidPost, max_original_bytes: int) -> DeadLetter:
     """The bounded dead-letter record of one input message: original bytes and key, reason, stage, error, source."""
     raw = msg.value
-    record: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "reason": err.reason,
-        "stage": err.stage,
-        "error": str(err)[:2000],
-        "at": now_iso(),
-        "source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
-    }
+    fields: dict = {}
     if raw is None:
-        record["original"] = None
+        fields["original"] = None
     else:
-        record.update(_text_or_base64(raw, max_original_bytes, "original"))
-        record["original_size"] = len(raw)
-        record["original_sha256"] = hashlib.sha256(raw).hexdigest()
+        fields.update(_text_or_base64(raw, max_original_bytes, "original"))
+        fields["original_size"] = len(raw)
+        fields["original_sha256"] = hashlib.sha256(raw).hexdigest()
     if msg.key is not None:
-        record.update(_text_or_base64(msg.key, MAX_KEY_BYTES, "key"))
+        fields.update(_text_or_base64(msg.key, MAX_KEY_BYTES, "key"))
+    record = DeadLetterRecord(
+        schema_version=SCHEMA_VERSION,
+        reason=err.reason,
+        stage=err.stage,
+        error=str(err)[:2000],
+        at=now_iso(),
+        source=DeadLetterSource(topic=msg.topic, partition=msg.partition, offset=msg.offset),
+        **fields,
+    )
     key = msg.key if msg.key is None or len(msg.key) <= MAX_KEY_BYTES else hashlib.sha256(msg.key).hexdigest().encode()
-    value = json.dumps(record, ensure_ascii=True).encode("ascii")
+    # the fields that apply only (exclude_unset), ASCII-escaped as before: a dead letter's size never depends on how
+    # its original's characters encode
+    value = json.dumps(record.model_dump(mode="json", exclude_unset=True), ensure_ascii=True).encode("ascii")
     return DeadLetter(key, value, err.reason, err.stage, msg)

@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from kafka import KafkaConsumer
+from pydantic import ValidationError
 
 from .connections import kafka_python_config
+from .schemas import DeadLetterRecord, EmotionRecord
 from .settings import Settings
 
 
-def format_record(r: dict) -> str:
-    deg = ", ".join(f"{d['modality']}:{d['reason']}" for d in r.get("degraded", []))
-    score = r.get("neutral_score") if r["emotion"] == "neutral" else r["emotion_scores"][r["emotion"]]
-    opinions = r.get("opinions") or {}
-    split = " ".join(f"{m}={o['emotion']}" for m, o in opinions.items()) if r.get("disagreement") else ""
+def format_record(r: EmotionRecord) -> str:
+    deg = ", ".join(f"{d.modality}:{d.reason}" for d in r.degraded)
+    score = r.neutral_score if r.emotion == "neutral" else r.emotion_scores[r.emotion]
+    split = " ".join(f"{m}={o.emotion}" for m, o in r.opinions.items()) if r.disagreement else ""
     return (
-        f"{r['id']:<28} {r['emotion']:<12} {score:.2f}  {r['sentiment']:<8} "
-        f"head={r['head']:<16} {r['latency_ms']:>7.0f} ms"
+        f"{r.id:<28} {r.emotion:<12} {score:.2f}  {r.sentiment:<8} "
+        f"head={r.head:<16} {r.latency_ms:>7.0f} ms"
         + (f"  degraded[{deg}]" if deg else "")
         + (f"  disagree[{split}]" if split else "")
     )
+
+
+def format_value(value: bytes) -> str:
+    """One line for a record of the output or the dead-letter topic, read with its model; anything else says so."""
+    try:
+        return format_record(EmotionRecord.model_validate_json(value))
+    except ValidationError:
+        pass
+    try:
+        d = DeadLetterRecord.model_validate_json(value)
+    except ValidationError:
+        return f"(not an emostream record: {value[:80]!r})"
+    where = f"{d.source.topic}:{d.source.partition}:{d.source.offset}"
+    return f"{'DEAD LETTER':<28} {d.reason:<20} stage={d.stage:<10} {where}  {d.error[:80]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     n = 0
     for msg in consumer:
-        rec = json.loads(msg.value)
-        print(json.dumps(rec) if args.json else format_record(rec), flush=True)
+        print(msg.value.decode("utf-8", "replace") if args.json else format_value(msg.value), flush=True)
         n += 1
         if args.max and n >= args.max:
             break

@@ -241,7 +241,7 @@ def test_calibration_shifts_the_emotion_logits_and_travels_in_the_bundle(demo_bu
     # the offsets are part of the weights: the bundle (and so the Triton export) scores with them
     path = save_bundle(tmp_path / "b", model, prep, cfg, history, {}, None, taus)
     loaded = load_bundle(path)
-    assert loaded.meta["emotion_tau"] == taus
+    assert {c.name: t for c, t in loaded.meta.emotion_tau.items()} == taus
     for combo in taus:
         torch.testing.assert_close(loaded.model.heads[combo].emotion_offset, model.heads[combo].emotion_offset)
 

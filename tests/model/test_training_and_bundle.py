@@ -7,6 +7,7 @@ import pytest
 
 from contracts.combos import COMBO_NAMES
 from contracts.labels import EMOTIONS
+from core.bundle_info import BundleInfo
 from core.manifest import read_manifest
 from model.bundle import load_bundle
 from model.data import encode, split_of
@@ -27,7 +28,8 @@ def test_bundle_contents(demo_bundle):
     assert meta["labels"]["emotions"] == list(EMOTIONS)
     assert meta["combos"] == list(COMBO_NAMES)
     assert len(meta["manifest_sha256"]) == 64
-    assert meta["preprocessing"]["image_size"] == 64 and meta["preprocessing"]["max_words"] == 150
+    info = BundleInfo.load(demo_bundle.bundle_path)  # the word limit is stored once, by the tokenizer
+    assert meta["preprocessing"]["image_size"] == 64 and info.max_words == 150
     assert meta["preprocessing"]["social_tokens"] is True and meta["languages"] == ["en"]  # the demo's English texts
     assert (demo_bundle.bundle_path.parent / "latest").resolve() == demo_bundle.bundle_path.resolve()
 

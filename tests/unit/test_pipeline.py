@@ -15,7 +15,9 @@ from core.tokenizer import Tokenizer, Vocab
 from stream.pipeline import Pipeline, text_tensor
 from stream.records import Incoming
 from stream.retry import Stopped, Waiting
+from stream.schemas import DeadLetterRecord, EmotionRecord
 from stream.settings import Settings
+from stream.tail import format_value
 from stream.triton_client import BadRequest, InferenceTimeout, InferResult, ModelUnavailable
 
 TOK = Tokenizer(Vocab(["<PAD>", "<UNK>", "happy", "party"]), Vocab(["<PAD>", "<UNK>", "fun"]), 150, 10)
@@ -340,3 +342,15 @@ def test_records_carry_the_post_behind_the_label_unless_told_not_to():
     assert got["c"]["text"] is None and got["c"]["image_url"] is None
     out, _ = records(run(posts, record_text_chars=0))  # privacy: no text in any record
     assert all(o["text"] is None for o in out) and {o["id"]: o for o in out}["a"]["image_url"] == "http://x/ok.jpg"
+
+
+def test_records_read_back_with_their_models_and_tail_prints_each_kind():
+    """Output records and dead letters are read back with the models that wrote them (the aggregator, tail and the
+    demo do); `emostream tail` prints a line for each kind and says when a record is not one of ours."""
+    result = run([{"id": "a", "text": "happy party", "tags": ["fun"]}, b"{bad"])
+    (out,), (dead,) = result.outputs, result.dead
+    rec, dl = EmotionRecord.model_validate_json(out.value), DeadLetterRecord.model_validate_json(dead.value)
+    assert rec.id == "a" and rec.head == "text_tags" and dl.reason == "bad_json" and dl.original == "{bad"
+    assert format_value(out.value).startswith("a ") and "head=text_tags" in format_value(out.value)
+    assert "DEAD LETTER" in format_value(dead.value) and "bad_json" in format_value(dead.value)
+    assert format_value(b'{"x": 1}').startswith("(not an emostream record")
