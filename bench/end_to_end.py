@@ -186,7 +186,7 @@ async def raw_triton(
     for _ in range(rounds):
         await asyncio.gather(*(one(*e) for e in encoded))
     rate = done / (time.perf_counter() - t0)
-    await client.close()
+    await client.stop()
     return {"posts_per_s": rate, "triton": triton_breakdown(before, triton_stats(url, prefix))}
 
 

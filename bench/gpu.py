@@ -42,7 +42,7 @@ async def own_client(url: str, prefix: str, batch: int, concurrency: int, reques
     t0 = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     rate = len(lat) * batch / (time.perf_counter() - t0)
-    await client.close()
+    await client.stop()
     return rate, float(np.median(lat)) * 1000
 
 

@@ -54,7 +54,7 @@ async def own_client(
     t0 = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     rate = per * concurrency / (time.perf_counter() - t0)
-    await client.close()
+    await client.stop()
     return rate, float(np.median(lat)) * 1000
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import numpy as np
+from mode import Service
 from yarl import URL
 
 from .addresses import BlockedAddress, GuardedResolver, address_allowed
@@ -54,17 +55,21 @@ class FetchLimits:
     allow_loopback: bool = False
 
 
-class ImageFetcher:
-    """Fetch, check and preprocess images with bounded concurrency; one aiohttp session for the fetcher's life.
-    `on_decode(seconds)`: told how long each decode took (the worker's stage metrics)."""
+class ImageFetcher(Service):
+    """Fetch, check and preprocess images with bounded concurrency; one aiohttp session from start to stop (a
+    `mode.Service`: the classifier starts and stops it with itself; `async with` elsewhere). `on_decode(seconds)`:
+    told how long each decode took (the worker's stage metrics)."""
 
-    def __init__(self, limits: FetchLimits, image_size: int, on_decode: Callable[[float], None] | None = None):
+    def __init__(
+        self, limits: FetchLimits, image_size: int, on_decode: Callable[[float], None] | None = None, **kwargs
+    ):
+        super().__init__(**kwargs)
         self.limits, self.size, self._on_decode = limits, image_size, on_decode
         self._sem = asyncio.Semaphore(limits.concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._decoders = ThreadPoolExecutor(max_workers=limits.decode_workers, thread_name_prefix="image-decode")
 
-    async def start(self) -> None:
+    async def on_start(self) -> None:
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self.limits.allow_loopback),
             limit=self.limits.concurrency,
@@ -80,7 +85,7 @@ class ImageFetcher:
             connector=connector, timeout=timeout, headers={"User-Agent": "emostream/0.1"}, trust_env=False
         )
 
-    async def close(self) -> None:
+    async def on_stop(self) -> None:
         if self._session is not None:
             await self._session.close()
         self._decoders.shutdown(wait=False, cancel_futures=True)
@@ -90,7 +95,7 @@ class ImageFetcher:
         too_large (bytes), too_many_pixels (over the decode budget), too_many_redirects, connection_error,
         not_an_image, fetch_error (anything unforeseen, logged)."""
         if self._session is None:
-            await self.start()
+            await self.maybe_start()
         try:
             async with self._sem:  # held until decoded: bytes waiting for a decode thread count against the permits
                 data = await self._download(url)

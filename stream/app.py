@@ -107,6 +107,7 @@ class WorkerApp:
         # `noack_take`: Faust's `take_events` would ack a batch when the stream stops, even while it is in progress.
         @app.agent(posts, name="classify", concurrency=1)
         async def classify(stream):
+            await worker.classifier.maybe_start()
             worker.runner = BatchRunner(
                 lambda events: worker.classifier.process([_incoming(e) for e in events]),
                 stream.ack,

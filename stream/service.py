@@ -8,6 +8,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+from mode import Service
+
 from core.bundle_info import BundleInfo
 from core.images import ImageFetcher
 
@@ -32,16 +34,21 @@ class Stats:
     dead: int = 0
 
 
-class Classifier:
-    """One per worker process; every agent actor of the worker shares it."""
+class Classifier(Service):
+    """One per worker process; every agent actor of the worker shares it. A `mode.Service` whose dependencies are its
+    image fetcher and Triton client: started with it, stopped after it (its stop first sets `stopping`, so a batch
+    waiting on a dependency gives up at once)."""
 
-    def __init__(self, s: Settings, bundle: BundleInfo, producer, max_batch: dict | None = None):
+    def __init__(self, s: Settings, bundle: BundleInfo, producer, max_batch: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
         self.s, self.bundle = s, bundle
         self.stopping = asyncio.Event()
         self.waiting = Waiting()  # Triton or Kafka while a batch waits on it
         self.client = triton_client(s, bundle)
         self.client.max_batch.update(max_batch or {})
         self.fetcher = ImageFetcher(s.fetch_limits(), bundle.image_size, metrics.STAGE_SECONDS.labels("decode").inc)
+        self.add_dependency(self.client)
+        self.add_dependency(self.fetcher)
         self.pipeline = Pipeline(s, bundle, self.client, self.fetcher, self.stopping, self.waiting)
         self.sink = KafkaSink(s, producer, self.stopping, self.waiting)
         self.stats = Stats()
@@ -100,6 +107,5 @@ class Classifier:
             "model_version": self.bundle.version,
         }
 
-    async def stop(self) -> None:
-        self.stopping.set()
-        await asyncio.gather(self.fetcher.close(), self.client.close(), return_exceptions=True)
+    async def on_stop(self) -> None:
+        self.stopping.set()  # then mode stops the dependencies: the fetcher's session, the client's channel

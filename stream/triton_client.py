@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import tritonclient.grpc.aio as grpcaio
+from mode import Service
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
@@ -91,8 +92,9 @@ class InferResult:
     opinions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class EmotionClient:
-    """Client for the exported ensembles of one bundle (optionally under a model-name prefix)."""
+class EmotionClient(Service):
+    """Client for the exported ensembles of one bundle (optionally under a model-name prefix). A `mode.Service`: its
+    gRPC channel is closed when it stops (the classifier stops it with itself; `async with` elsewhere)."""
 
     def __init__(
         self,
@@ -102,9 +104,11 @@ class EmotionClient:
         bundle: BundleInfo | None = None,
         ssl: bool = False,
         root_certificates: str | None = None,
+        **kwargs,
     ):
         """With `bundle`, a response from a Triton model version not yet checked against it triggers the check
         (a new version loaded while the worker runs): ModelMismatch until the worker runs the matching bundle."""
+        super().__init__(**kwargs)
         self.url, self.prefix, self.timeout_s = url, prefix, timeout_s
         self._client = grpcaio.InferenceServerClient(url, ssl=ssl, root_certificates=root_certificates)
         self.served_bundle_version: str | None = None
@@ -116,7 +120,7 @@ class EmotionClient:
     def model(self, combo: Combo) -> str:
         return tc.ensemble_name(combo, self.prefix)
 
-    async def close(self) -> None:
+    async def on_stop(self) -> None:
         await self._client.close()
 
     async def wait_ready(self, combos, timeout_s: float = 60.0, load: bool = False) -> None:

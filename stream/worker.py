@@ -43,7 +43,7 @@ async def startup_check(s: Settings, bundle: BundleInfo, timeout_s: float = 120.
         await client.check(bundle)
         return client.max_batch
     finally:
-        await client.close()
+        await client.stop()
 
 
 class _Worker(Worker):

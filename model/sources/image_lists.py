@@ -60,7 +60,5 @@ class ImageList:
                 Image.fromarray(pixels).save(self.out / name, quality=95)
             row["image"] = name
 
-        try:
+        async with fetcher:
             await asyncio.gather(*(one(r) for r in rows))
-        finally:
-            await fetcher.close()

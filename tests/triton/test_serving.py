@@ -56,7 +56,7 @@ async def test_parity_with_pytorch(stack, served, combo):
             np.testing.assert_allclose(got, np.concatenate([e, n[:, None]], axis=1), atol=TOL, rtol=0)
         assert res.triton_version == str(served.version)
     finally:
-        await client.close()
+        await client.stop()
 
 
 async def test_the_first_request_of_a_combination_already_carries_the_opinions(stack, served):
@@ -68,7 +68,7 @@ async def test_the_first_request_of_a_combination_already_carries_the_opinions(s
         res = await client.infer(TEXT_TAGS, _inputs(bundle, "text_tags", 3, seed=11))
         assert sorted(res.opinions) == ["tags", "text"] and res.opinions["text"].shape == (3, 9)
     finally:
-        await client.close()
+        await client.stop()
 
 
 async def test_short_text_requests_score_as_texts_padded_to_max_words(stack, served):
@@ -88,7 +88,7 @@ async def test_short_text_requests_score_as_texts_padded_to_max_words(stack, ser
         np.testing.assert_allclose(got.sentiment_probs, padded.sentiment_probs, atol=TOL, rtol=0)
         np.testing.assert_allclose(got.emotion_probs, bundle.predict_arrays("text", text=full)[0], atol=TOL, rtol=0)
     finally:
-        await client.close()
+        await client.stop()
 
 
 async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, served):
@@ -106,7 +106,7 @@ async def test_startup_check_accepts_the_bundle_and_rejects_another(stack, serve
         with pytest.raises(ModelMismatch, match="inputs"):
             await client.check(smaller, [Combo.parse("tags")])
     finally:
-        await client.close()
+        await client.stop()
 
 
 async def test_dynamic_batching_merges_concurrent_requests(stack, served):
@@ -118,7 +118,7 @@ async def test_dynamic_batching_merges_concurrent_requests(stack, served):
     try:
         await asyncio.gather(*(client.infer(TEXT_TAGS, _inputs(bundle, "text_tags", 1, seed=i)) for i in range(48)))
     finally:
-        await client.close()
+        await client.stop()
     after = {}
 
     def counted() -> bool:  # Triton updates its statistics after answering: wait (bounded) until they settle
@@ -152,15 +152,15 @@ async def test_bad_requests_are_typed_and_fast(stack, served):
         absent = EmotionClient(stack.triton_grpc_url, prefix="nosuchprefix_", timeout_s=5)
         with pytest.raises(ModelUnavailable, match="nosuchprefix_emotion_text"):
             await asyncio.wait_for(absent.infer(text, {"text": good["text"]}), 10)
-        await absent.close()
+        await absent.stop()
     finally:
-        await client.close()
+        await client.stop()
     down = EmotionClient("127.0.0.1:1", timeout_s=2)
     with pytest.raises(ModelUnavailable, match="127.0.0.1:1"):
         await asyncio.wait_for(down.infer(text, {"text": good["text"]}), 15)
     with pytest.raises(ModelUnavailable, match="not ready"):
         await down.wait_ready([text], timeout_s=1)
-    await down.close()
+    await down.stop()
 
 
 async def test_new_version_loads_without_restart(stack, demo_bundle, tmp_path):
@@ -181,5 +181,5 @@ async def test_new_version_loads_without_restart(stack, demo_bundle, tmp_path):
         assert not np.allclose(r1.emotion_probs, r2.emotion_probs, atol=1e-3)
         await client.check(BundleInfo.load(second_path), [tags])
     finally:
-        await client.close()
+        await client.stop()
         unserve(stack, prefix)

@@ -12,7 +12,7 @@ from stream.triton_client import BadRequest, EmotionClient, InferenceTimeout, Mo
 async def client():
     c = EmotionClient("127.0.0.1:1", prefix="p_")
     yield c
-    await c.close()
+    await c.stop()
 
 
 @pytest.mark.parametrize(
