@@ -29,8 +29,7 @@ def start_worker(
 ) -> subprocess.Popen:
     """`emostream worker ARGS` in a process group of its own (so a stop reaches its children), its output into `log`
     (None: discarded). Returns at once: `wait_assigned` says when it works."""
-    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child holds it
-    try:
+    with open(log if log is not None else os.devnull, "wb") as out:  # the child keeps its own copy of the file
         return subprocess.Popen(
             [sys.executable, "-m", "emostream.cli", "worker", *args],
             env=env,
@@ -39,9 +38,6 @@ def start_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    finally:
-        if log is not None:
-            out.close()
 
 
 def wait_assigned(worker: subprocess.Popen, port: int, timeout_s: float = 300, log: Path | None = None) -> None:

@@ -119,7 +119,7 @@ def redis_client(s: Settings, **opts) -> aioredis.Redis:
 def triton_client(s: Settings, bundle: BundleInfo | None = None) -> EmotionClient:
     """The worker's Triton client (gRPC, TLS when asked, the model prefix and the per-call timeout); with `bundle`, it
     checks a newly served model version against that bundle (stream/triton_client.py)."""
-    from .triton_client import EmotionClient
+    from .triton_client import EmotionClient  # here: the aggregator and the dashboard never load tritonclient's gRPC
 
     return EmotionClient(
         s.triton_grpc_url,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers.services import free_port
+from devstack.proc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "emostream-base:bookworm"

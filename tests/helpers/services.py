@@ -15,7 +15,7 @@ import redis
 import yaml
 
 from devstack import StackConfig
-from devstack.proc import free_port  # noqa: F401 - the tests import it from here
+from devstack.proc import free_port
 
 ENV_KEYS = (
     "EMOSTREAM_KAFKA_BOOTSTRAP",

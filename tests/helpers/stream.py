@@ -18,8 +18,8 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.proc import free_port
 from emostream.launch import start_worker, wait_assigned
-from tests.helpers.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

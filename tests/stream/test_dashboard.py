@@ -18,8 +18,9 @@ import pytest
 
 from contracts.labels import EMOTIONS
 from contracts.redis_keys import RedisKeys
+from devstack.proc import free_port
 from stream.kafka_admin import ensure_topics
-from tests.helpers.services import OwnRedis, free_port, wait_for
+from tests.helpers.services import OwnRedis, wait_for
 from tests.helpers.stream import ROOT, WorkerEnv, get_json
 
 pytestmark = pytest.mark.stack

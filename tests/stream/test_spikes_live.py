@@ -21,9 +21,10 @@ import redis
 
 from contracts.redis_keys import RedisKeys
 from core.synthetic import KEYWORDS, make_tags, make_text
+from devstack.proc import free_port
 from stream.kafka_admin import ensure_topics
 from stream.spikes import WINDOW_S
-from tests.helpers.services import OwnPrometheus, free_port, wait_for
+from tests.helpers.services import OwnPrometheus, wait_for
 from tests.helpers.stream import ROOT, WorkerEnv, get_json
 
 from .test_dashboard import CHROMIUM

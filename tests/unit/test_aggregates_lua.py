@@ -11,10 +11,11 @@ import redis
 import redis.asyncio as aioredis
 
 from contracts.redis_keys import RedisKeys
+from devstack.proc import free_port
 from stream.aggregates import Aggregates, DeadLetterSeen, LabelledPost
 from stream.schemas import iso
 from stream.settings import Settings
-from tests.helpers.services import free_port, wait_for
+from tests.helpers.services import wait_for
 
 
 @pytest.fixture(scope="module")
